@@ -65,8 +65,9 @@ def relu_f32(x, out, nthreads=1):
 
 
 def relu_backward_f32(grad, y, out, bias_grad=None, nthreads=1):
-    """out = grad where y > 0 else 0; bias_grad (optional) = column sums of out."""
-    np.multiply(grad, y > 0, out=out)
+    """out = grad where y > 0 else 0 (NaN in grad where y <= 0 gives 0, as a
+    select does); bias_grad (optional) = column sums of out."""
+    out[...] = np.where(y > 0, grad, np.float32(0))
     if bias_grad is not None:
         np.sum(out, axis=0, out=bias_grad)
     return out

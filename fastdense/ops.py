@@ -1,0 +1,408 @@
+"""Drop-in kernels: each function returns what the NumPy expression beside it
+returns, for every input NumPy accepts.
+
+=====================================  ==========================================
+fastdense.ops                          NumPy
+=====================================  ==========================================
+``dot(a, b, out=None)``                ``np.dot(a, b, out=out)``
+``add(x, y, out=None)``                ``np.add(x, y, out=out)``
+``relu(x, out=None)``                  ``np.maximum(x, 0, out=out)``
+``softmax(x, axis=-1, out=None)``      ``e = np.exp(x - x.max(axis, keepdims=True))``
+                                       ``e / e.sum(axis, keepdims=True)``
+``rmsprop_update(p, g, a, lr, rho,     ``a[:] = rho*a + (1-rho)*g**2``
+eps)``                                 ``p -= lr*g/(np.sqrt(a)+eps)`` (in place)
+``relu_backward(grad, y, out=None)``   ``np.where(y > 0, grad, 0)``
+``bias_grad(grad, out=None)``          ``grad.sum(axis=0)``
+``softmax_cross_entropy(logits, y)``   ``(mean(-sum(y*log_softmax)), (softmax-y)/N)``
+``sgd_update(p, g, v, lr, momentum,    Keras 2.3.1 SGD (in place)
+nesterov)``
+``adam_update(p, g, m, v, t, ...)``    Keras 2.3.1 Adam (in place)
+=====================================  ==========================================
+
+How a call is served: the arguments are checked here; when the C backend is
+on and the data is float32 (any strides: C, Fortran, transposed, sliced,
+negative or broadcast strides) the C kernel computes, else the NumPy
+expression itself runs -- so the promise holds for float64, integers, lists,
+N-D shapes and every other input.  Errors are NumPy's own: inputs NumPy
+rejects are handed to NumPy to raise the same exception.  ``out=`` arrays are
+filled and returned and may alias an input; an output that partially
+overlaps an input is computed as NumPy does, as if the inputs were copied
+first.  In-place updates check every argument before writing anything.
+"""
+import numpy as np
+
+from . import _config, reference
+
+__all__ = ["dot", "add", "relu", "softmax", "rmsprop_update", "relu_backward",
+           "bias_grad", "softmax_cross_entropy", "sgd_update", "adam_update"]
+
+_F32 = np.dtype(np.float32)
+
+
+# ---- routing helpers ------------------------------------------------------
+
+def _c_kernels():
+    """The C kernel module when the C backend is on, else None."""
+    return _config._ckernels if _config.backend() == "c" else None
+
+
+def _is_f32(x):
+    """A plain float32 ndarray whose elements the C kernels can address."""
+    return (type(x) is np.ndarray and x.dtype == _F32 and x.flags.aligned
+            and all(s % 4 == 0 for s in x.strides))
+
+
+def _writable_f32(x):
+    return _is_f32(x) and x.flags.writeable
+
+
+def _as_2d(x):
+    """A 2-D view of x (no copy) for the row kernels, or None.
+
+    0-D has no rows; 1-D is one row; N-D folds the leading axes when that is
+    possible without a copy.
+    """
+    if x.ndim == 2:
+        return x
+    if x.ndim == 1:
+        return x.reshape(1, x.shape[0])
+    if x.ndim > 2:
+        rows = int(np.prod(x.shape[:-1]))
+        try:
+            view = x.view()
+            view.shape = (rows, x.shape[-1])   # raises rather than copies
+            return view
+        except AttributeError:
+            return None
+    return None
+
+
+def _same_view(a, b):
+    """a and b are the very same elements in the same order."""
+    return (a.shape == b.shape and a.strides == b.strides and
+            a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _unalias(x, out):
+    """x, or a copy of it when writing `out` could change x before it is read."""
+    if np.may_share_memory(x, out) and not _same_view(x, out):
+        return x.copy()
+    return x
+
+
+def _new_or_out(shape, out):
+    return np.empty(shape, _F32) if out is None else out
+
+
+def _accepts_out(out, shape):
+    """out can take a float32 result of `shape` on the C path."""
+    return out is None or (_writable_f32(out) and out.shape == shape)
+
+
+# ---- forward kernels ------------------------------------------------------
+
+def dot(a, b, out=None):
+    """``np.dot(a, b, out=out)``; float32 vectors and matrices run in C."""
+    K = _c_kernels()
+    if (K is None or not (_is_f32(a) and _is_f32(b)) or not (1 <= a.ndim <= 2)
+            or not (1 <= b.ndim <= 2) or a.shape[-1] != b.shape[0]):
+        return np.dot(a, b) if out is None else np.dot(a, b, out=out)
+    shape = a.shape[:-1] + b.shape[1:]
+    if out is not None and not (_writable_f32(out) and out.shape == shape
+                                and out.flags.c_contiguous):
+        return np.dot(a, b, out=out)     # NumPy's checks and message
+    if not shape:                         # vector . vector: a scalar
+        if out is not None:
+            return np.dot(a, b, out=out)
+        res = np.empty((1, 1), _F32)
+        K.sgemm(a.reshape(1, -1), b.reshape(-1, 1), res,
+                nthreads=_config.get_num_threads())
+        return res[0, 0]
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    target = _new_or_out(shape, out)
+    if out is not None and (np.may_share_memory(out, a) or
+                            np.may_share_memory(out, b)):
+        target = np.empty(shape, _F32)    # compute first, then overwrite
+    c2 = target.reshape(a2.shape[0], b2.shape[1])
+    K.sgemm(a2, b2, c2, nthreads=_config.get_num_threads())
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def add(x, y, out=None):
+    """``np.add(x, y, out=out)``; float32 operands of up to 2-D run in C."""
+    K = _c_kernels()
+    if K is None or not (_is_f32(x) and _is_f32(y)):
+        return np.add(x, y) if out is None else np.add(x, y, out=out)
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        return np.add(x, y) if out is None else np.add(x, y, out=out)
+    if len(shape) > 2 or not _accepts_out(out, shape) or not shape:
+        return np.add(x, y) if out is None else np.add(x, y, out=out)
+    target = _new_or_out(shape, out)
+    t2 = _as_2d(target)
+    xs = _as_2d(np.broadcast_to(x, shape))
+    ys = _as_2d(np.broadcast_to(y, shape))
+    xs, ys = _unalias(xs, t2), _unalias(ys, t2)
+    K.add_f32(xs, ys, t2, nthreads=_config.get_num_threads())
+    return target
+
+
+def relu(x, out=None):
+    """``np.maximum(x, 0, out=out)``; NaN stays NaN."""
+    K = _c_kernels()
+    x2 = _as_2d(x) if K is not None and _is_f32(x) else None
+    if x2 is None or not _accepts_out(out, x.shape):
+        return np.maximum(x, 0) if out is None else np.maximum(x, 0, out=out)
+    target = _new_or_out(x.shape, out)
+    t2 = _as_2d(target)
+    if t2 is None:
+        return np.maximum(x, 0, out=out)
+    K.relu_f32(_unalias(x2, t2), t2, nthreads=_config.get_num_threads())
+    return target
+
+
+def _softmax_numpy(x, axis, out):
+    e = np.exp(x - x.max(axis, keepdims=True))
+    res = e / e.sum(axis, keepdims=True)
+    if out is None:
+        return res
+    out[...] = res
+    return out
+
+
+def softmax(x, axis=-1, out=None):
+    """``e = np.exp(x - x.max(axis, keepdims=True)); e / e.sum(axis, keepdims=True)``.
+
+    Large inputs never overflow; -inf entries get probability 0.  float32
+    inputs of 1-D, 2-D (either axis) or C-ordered N-D along the last axis run
+    in C; the rest runs the NumPy expression.
+    """
+    K = _c_kernels()
+    if K is None or not _is_f32(x) or x.ndim == 0 or x.size == 0:
+        return _softmax_numpy(np.asarray(x) if not hasattr(x, "ndim") else x,
+                              axis, out)
+    try:
+        ax = _normalize_axis(axis, x.ndim)
+    except (TypeError, ValueError, np.exceptions.AxisError):
+        return _softmax_numpy(x, axis, out)
+    if not _accepts_out(out, x.shape):
+        return _softmax_numpy(x, axis, out)
+    target = _new_or_out(x.shape, out)
+    if x.ndim == 2 and ax == 0:
+        x2, t2 = x.T, target.T            # columns of x are rows of x.T
+    elif ax == x.ndim - 1:
+        x2, t2 = _as_2d(x), _as_2d(target)
+    else:
+        x2 = t2 = None
+    if x2 is None or t2 is None:
+        return _softmax_numpy(x, axis, out)
+    K.softmax_f32(_unalias(x2, t2), t2, nthreads=_config.get_num_threads())
+    return target
+
+
+def _normalize_axis(axis, ndim):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError("axis must be an integer")
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return axis % ndim
+
+
+# ---- in-place optimizer updates --------------------------------------------
+
+def _check_update(name, param, *others):
+    """Every array of an in-place update: same shape, writable where written.
+
+    Raises before anything is modified, so a failed call changes nothing.
+    """
+    for arr, label, written in others:
+        if not isinstance(arr, np.ndarray):
+            raise TypeError("%s: %s must be a NumPy array, got %s"
+                            % (name, label, type(arr).__name__))
+        if arr.shape != param.shape:
+            raise ValueError("%s: %s has shape %s but param has shape %s"
+                             % (name, label, arr.shape, param.shape))
+        if written and not arr.flags.writeable:
+            raise ValueError("%s: %s is read-only; the update is in place, "
+                             "pass a writable array" % (name, label))
+
+
+def _update_route(param, *arrays):
+    """2-D views for the C kernel, or None to use NumPy."""
+    K = _c_kernels()
+    if K is None or not all(_is_f32(a) for a in (param,) + arrays):
+        return None
+    views = [_as_2d(a) for a in (param,) + arrays]
+    if any(v is None for v in views):
+        return None
+    return K, views
+
+
+def rmsprop_update(param, grad, accum, lr=0.001, rho=0.9, epsilon=1e-7):
+    """In place: ``accum[:] = rho*accum + (1-rho)*grad**2;
+    param -= lr*grad/(np.sqrt(accum)+epsilon)``.  Returns param."""
+    if not isinstance(param, np.ndarray):
+        raise TypeError("rmsprop_update: param must be a NumPy array (it is "
+                        "updated in place), got %s" % type(param).__name__)
+    if not param.flags.writeable:
+        raise ValueError("rmsprop_update: param is read-only; the update is "
+                         "in place, pass a writable array")
+    _check_update("rmsprop_update", param, (grad, "grad", False),
+                  (accum, "accum", True))
+    route = _update_route(param, grad, accum)
+    if route is None:
+        accum[:] = rho * accum + (1 - rho) * grad ** 2
+        param -= lr * grad / (np.sqrt(accum) + epsilon)
+        return param
+    K, (p2, g2, a2) = route
+    K.rmsprop_update_f32(p2, g2, a2, lr, rho, epsilon,
+                         nthreads=_config.get_num_threads())
+    return param
+
+
+def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0,
+               nesterov=False):
+    """In place, Keras 2.3.1 SGD: ``v = momentum*v - lr*g``;
+    ``param += momentum*v - lr*g`` (Nesterov) or ``param += v``.  Returns param."""
+    if not isinstance(param, np.ndarray) or not param.flags.writeable:
+        raise ValueError("sgd_update: param must be a writable NumPy array")
+    others = [(grad, "grad", False)]
+    if momentum != 0 and velocity is None:
+        raise ValueError("sgd_update: momentum=%r needs a velocity array "
+                         "(np.zeros_like(param))" % momentum)
+    if velocity is not None:
+        others.append((velocity, "velocity", True))
+    _check_update("sgd_update", param, *others)
+    arrays = (grad,) if velocity is None else (grad, velocity)
+    route = _update_route(param, *arrays)
+    if route is None:
+        reference.sgd_update_f32(param, grad, velocity, lr, momentum, nesterov)
+        return param
+    K, views = route
+    v2 = views[2] if velocity is not None else None
+    K.sgd_update_f32(views[0], views[1], v2, lr, momentum, bool(nesterov),
+                     nthreads=_config.get_num_threads())
+    return param
+
+
+def adam_update(param, grad, m, v, t, lr=0.001, beta1=0.9, beta2=0.999,
+                epsilon=1e-7):
+    """In place, Keras 2.3.1 Adam at step t (1, 2, ...):
+    ``lr_t = lr*sqrt(1-beta2**t)/(1-beta1**t)``, ``m = b1*m + (1-b1)*g``,
+    ``v = b2*v + (1-b2)*g**2``, ``param -= lr_t*m/(sqrt(v)+epsilon)``."""
+    if not isinstance(param, np.ndarray) or not param.flags.writeable:
+        raise ValueError("adam_update: param must be a writable NumPy array")
+    if t < 1:
+        raise ValueError("adam_update: t is the step number and starts at 1")
+    _check_update("adam_update", param, (grad, "grad", False), (m, "m", True),
+                  (v, "v", True))
+    lr_t = lr * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    route = _update_route(param, grad, m, v)
+    if route is None:
+        reference.adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, epsilon)
+        return param
+    K, (p2, g2, m2, v2) = route
+    K.adam_update_f32(p2, g2, m2, v2, lr_t, beta1, beta2, epsilon,
+                      nthreads=_config.get_num_threads())
+    return param
+
+
+# ---- backward kernels ------------------------------------------------------
+
+def relu_backward(grad, y, out=None):
+    """``np.where(y > 0, grad, 0)`` in grad's dtype: the relu gradient given
+    the relu output y."""
+    K = _c_kernels()
+    if (K is None or not (_is_f32(grad) and _is_f32(y)) or grad.shape != y.shape
+            or _as_2d(grad) is None or not _accepts_out(out, grad.shape)):
+        grad_arr = np.asarray(grad)
+        res = np.where(np.asarray(y) > 0, grad_arr,
+                       np.zeros((), grad_arr.dtype))
+        if out is None:
+            return res
+        out[...] = res
+        return out
+    target = _new_or_out(grad.shape, out)
+    t2 = _as_2d(target)
+    if t2 is None:
+        out[...] = np.where(y > 0, grad, np.float32(0))
+        return out
+    g2 = _unalias(_as_2d(grad), t2)
+    y2 = _unalias(_as_2d(y), t2)
+    K.relu_backward_f32(g2, y2, t2, nthreads=_config.get_num_threads())
+    return target
+
+
+def bias_grad(grad, out=None):
+    """``grad.sum(axis=0)``: the bias gradient of a (batch, units) gradient."""
+    K = _c_kernels()
+    if (K is None or not _is_f32(grad) or grad.ndim != 2
+            or not _accepts_out(out, grad.shape[1:])):
+        return grad.sum(axis=0) if out is None else np.sum(grad, axis=0, out=out)
+    target = _new_or_out(grad.shape[1:], out)
+    if np.may_share_memory(target, grad):
+        target = np.empty(grad.shape[1:], _F32)
+    K.bias_grad_f32(grad, target, nthreads=_config.get_num_threads())
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def softmax_cross_entropy(logits, target):
+    """Softmax + categorical cross-entropy from logits, as Keras computes it
+    for a softmax output layer.
+
+    ``target`` is one-hot (or any distribution) of logits' shape, or integer
+    class labels of shape (N,).  Returns ``(loss, grad)``: the mean over rows
+    of ``-sum(y * log_softmax(logits))`` and ``(softmax(logits) - y) / N``.
+    """
+    logits = np.asarray(logits)
+    target = np.asarray(target)
+    if logits.ndim != 2:
+        raise ValueError("softmax_cross_entropy: logits must be 2-D (N, classes), "
+                         "got shape %s" % (logits.shape,))
+    m, n = logits.shape
+    sparse = target.ndim == 1
+    if sparse:
+        if not np.issubdtype(target.dtype, np.integer):
+            raise ValueError("softmax_cross_entropy: 1-D targets are class "
+                             "labels and must be integers, got %s" % target.dtype)
+        if target.shape[0] != m:
+            raise ValueError("softmax_cross_entropy: %d labels for %d rows"
+                             % (target.shape[0], m))
+        if m and (target.min() < 0 or target.max() >= n):
+            raise ValueError("softmax_cross_entropy: labels must be in [0, %d)" % n)
+        target = target.astype(np.int64, copy=False)
+    elif target.shape != logits.shape:
+        raise ValueError("softmax_cross_entropy: target shape %s does not match "
+                         "logits shape %s" % (target.shape, logits.shape))
+    if m == 0:
+        raise ValueError("softmax_cross_entropy: the mean over 0 rows is undefined")
+    K = _c_kernels()
+    use_c = K is not None and logits.dtype == _F32 and (
+        sparse or target.dtype == _F32)
+    if not use_c:
+        dtype = np.result_type(logits.dtype, np.float32)
+        x = logits.astype(dtype, copy=False)
+        shifted = x - x.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        y = target
+        if sparse:
+            y = np.zeros((m, n), dtype)
+            y[np.arange(m), target] = 1
+        terms = np.where(y != 0, y * log_p, 0)
+        loss = -terms.sum() / m
+        return float(loss), ((np.exp(log_p) - y) / m).astype(dtype, copy=False)
+    grad = np.empty((m, n), _F32)
+    logits = logits if _is_f32(logits) else np.ascontiguousarray(logits)
+    if not sparse and not _is_f32(target):
+        target = np.ascontiguousarray(target)
+    loss_sum, _ = K.softmax_xent_f32(logits, target, None, grad, 1.0 / m,
+                                     nthreads=_config.get_num_threads())
+    return loss_sum / m, grad

@@ -1,0 +1,185 @@
+/*
+ * elementwise.c -- add, relu, the relu backward mask and the bias gradient.
+ *
+ * Memory-bound kernels: each is one pass over its operands.  add and relu
+ * are split into row/column-chunk tasks (fd_internal.h) with a unit-stride
+ * inner loop the compiler vectorises, and a strided loop for everything else
+ * (transposes, slices, stride-0 broadcasts).  The two column reductions
+ * (bias gradient, and relu backward fused with it) give each thread its own
+ * range of columns and walk all rows in order, so sums are formed in the same
+ * order whatever the thread count: results are reproducible bit for bit.
+ */
+#include "fd_internal.h"
+
+int fd_add_f32(fd_index m, fd_index n,
+               const float *x, fd_index rs_x, fd_index cs_x,
+               const float *y, fd_index rs_y, fd_index cs_y,
+               float *out, fd_index rs_o, fd_index cs_o, int nthreads)
+{
+    if (m < 0 || n < 0)
+        return FD_EINVAL;
+    if (m == 0 || n == 0)
+        return FD_OK;
+    if (fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_y, cs_y, m) &&
+        fd_rowmajor(n, rs_o, cs_o, m)) {
+        n *= m;
+        m = 1;
+    }
+    const fd_index per_row = (n + FD_CHUNK - 1) / FD_CHUNK;
+    const fd_index tasks = m * per_row;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (fd_index t = 0; t < tasks; t++) {
+        const fd_index i = t / per_row, j0 = (t % per_row) * FD_CHUNK;
+        const fd_index j1 = fd_min(n, j0 + FD_CHUNK);
+        const float *xi = x + i * rs_x, *yi = y + i * rs_y;
+        float *oi = out + i * rs_o;
+        if (cs_x == 1 && cs_y == 1 && cs_o == 1) {
+            for (fd_index j = j0; j < j1; j++)
+                oi[j] = xi[j] + yi[j];
+        } else if (cs_x == 1 && cs_y == 0 && cs_o == 1) {
+            const float v = yi[0];
+            for (fd_index j = j0; j < j1; j++)
+                oi[j] = xi[j] + v;
+        } else {
+            for (fd_index j = j0; j < j1; j++)
+                oi[j * cs_o] = xi[j * cs_x] + yi[j * cs_y];
+        }
+    }
+    return FD_OK;
+}
+
+static inline float fd_relu1(float v) { return v < 0.0f ? 0.0f : v; }
+
+int fd_relu_f32(fd_index m, fd_index n,
+                const float *x, fd_index rs_x, fd_index cs_x,
+                float *out, fd_index rs_o, fd_index cs_o, int nthreads)
+{
+    if (m < 0 || n < 0)
+        return FD_EINVAL;
+    if (m == 0 || n == 0)
+        return FD_OK;
+    if (fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_o, cs_o, m)) {
+        n *= m;
+        m = 1;
+    }
+    const fd_index per_row = (n + FD_CHUNK - 1) / FD_CHUNK;
+    const fd_index tasks = m * per_row;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (fd_index t = 0; t < tasks; t++) {
+        const fd_index i = t / per_row, j0 = (t % per_row) * FD_CHUNK;
+        const fd_index j1 = fd_min(n, j0 + FD_CHUNK);
+        const float *xi = x + i * rs_x;
+        float *oi = out + i * rs_o;
+        if (cs_x == 1 && cs_o == 1) {
+            for (fd_index j = j0; j < j1; j++)
+                oi[j] = fd_relu1(xi[j]);
+        } else {
+            for (fd_index j = j0; j < j1; j++)
+                oi[j * cs_o] = fd_relu1(xi[j * cs_x]);
+        }
+    }
+    return FD_OK;
+}
+
+/* Columns [j0, j1) of thread `id` out of `nt`: multiples of 16 so that two
+ * threads never write the same cache line of a row-major output row. */
+static void fd_column_range(fd_index n, int nt, int id, fd_index *j0, fd_index *j1)
+{
+    fd_index blocks = (n + 15) / 16;
+    fd_index lo = blocks * id / nt, hi = blocks * (id + 1) / nt;
+    *j0 = fd_min(n, lo * 16);
+    *j1 = fd_min(n, hi * 16);
+}
+
+int fd_relu_backward_f32(fd_index m, fd_index n,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         const float *y, fd_index rs_y, fd_index cs_y,
+                         float *out, fd_index rs_o, fd_index cs_o,
+                         float *bias_grad, fd_index inc_bg, int nthreads)
+{
+    if (m < 0 || n < 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = 0, team = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        fd_index j0, j1;
+        fd_column_range(n, team, id, &j0, &j1);
+        if (bias_grad)
+            for (fd_index j = j0; j < j1; j++)
+                bias_grad[j * inc_bg] = 0.0f;
+        for (fd_index i = 0; i < m; i++) {
+            const float *gi = grad + i * rs_g, *yi = y + i * rs_y;
+            float *oi = out + i * rs_o;
+            if (cs_g == 1 && cs_y == 1 && cs_o == 1) {
+                for (fd_index j = j0; j < j1; j++)
+                    oi[j] = yi[j] > 0.0f ? gi[j] : 0.0f;
+                if (bias_grad && inc_bg == 1)
+                    for (fd_index j = j0; j < j1; j++)
+                        bias_grad[j] += oi[j];
+                else if (bias_grad)
+                    for (fd_index j = j0; j < j1; j++)
+                        bias_grad[j * inc_bg] += oi[j];
+            } else {
+                for (fd_index j = j0; j < j1; j++) {
+                    float v = yi[j * cs_y] > 0.0f ? gi[j * cs_g] : 0.0f;
+                    oi[j * cs_o] = v;
+                    if (bias_grad)
+                        bias_grad[j * inc_bg] += v;
+                }
+            }
+        }
+    }
+    return FD_OK;
+}
+
+int fd_bias_grad_f32(fd_index m, fd_index n,
+                     const float *grad, fd_index rs_g, fd_index cs_g,
+                     float *out, fd_index inc_o, int nthreads)
+{
+    if (m < 0 || n < 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = 0, team = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        fd_index j0, j1;
+        fd_column_range(n, team, id, &j0, &j1);
+        if (inc_o == 1 && cs_g == 1) {
+            for (fd_index j = j0; j < j1; j++)
+                out[j] = 0.0f;
+            for (fd_index i = 0; i < m; i++) {
+                const float *gi = grad + i * rs_g;
+                for (fd_index j = j0; j < j1; j++)
+                    out[j] += gi[j];
+            }
+        } else {
+            /* Column-major or strided: one column at a time, rows in order. */
+            for (fd_index j = j0; j < j1; j++) {
+                float s = 0.0f;
+                for (fd_index i = 0; i < m; i++)
+                    s += grad[i * rs_g + j * cs_g];
+                out[j * inc_o] = s;
+            }
+        }
+    }
+    return FD_OK;
+}

@@ -1,0 +1,163 @@
+/*
+ * softmax.c -- row softmax, and softmax fused with cross-entropy.
+ *
+ * One task per row (rows are short: 10 classes in the seed network).  Each
+ * row is max-subtracted before exp so that large logits never overflow, and
+ * the loss uses log-softmax (x - max - log(sum)) so that it stays finite where
+ * the probability underflows to 0.  The fused kernel writes probabilities,
+ * the gradient (p - y) * scale, the loss and the argmax hits in one visit of
+ * the row.  Row losses are added per thread over a fixed contiguous range of
+ * rows and the partial sums combined in thread order: the result does not
+ * depend on timing.
+ */
+#include <math.h>
+#include "fd_internal.h"
+
+/* max with NaN propagation, as np.max */
+static float fd_row_max(fd_index n, const float *x, fd_index cs)
+{
+    float mx = x[0];
+    for (fd_index j = 1; j < n; j++) {
+        float v = x[j * cs];
+        if (v > mx || v != v)
+            mx = v;
+        if (mx != mx)
+            break;
+    }
+    return mx;
+}
+
+/* first index of the maximum; a NaN counts as the maximum (as np.argmax) */
+static fd_index fd_row_argmax(fd_index n, const float *x, fd_index cs)
+{
+    fd_index best = 0;
+    float bv = x[0];
+    if (bv != bv)
+        return 0;
+    for (fd_index j = 1; j < n; j++) {
+        float v = x[j * cs];
+        if (v != v)
+            return j;
+        if (v > bv) {
+            bv = v;
+            best = j;
+        }
+    }
+    return best;
+}
+
+int fd_softmax_f32(fd_index m, fd_index n,
+                   const float *x, fd_index rs_x, fd_index cs_x,
+                   float *out, fd_index rs_o, fd_index cs_o, int nthreads)
+{
+    if (m < 0 || n < 0)
+        return FD_EINVAL;
+    if (m == 0 || n == 0)
+        return FD_OK;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (fd_index i = 0; i < m; i++) {
+        const float *xi = x + i * rs_x;
+        float *oi = out + i * rs_o;
+        const float mx = fd_row_max(n, xi, cs_x);
+        float sum = 0.0f;
+        for (fd_index j = 0; j < n; j++) {
+            float e = expf(xi[j * cs_x] - mx);
+            oi[j * cs_o] = e;
+            sum += e;
+        }
+        for (fd_index j = 0; j < n; j++)
+            oi[j * cs_o] = oi[j * cs_o] / sum;
+    }
+    return FD_OK;
+}
+
+/* One row of the fused kernel; returns the row's loss. */
+static double fd_xent_row(fd_index n, const float *xi, fd_index cs_x,
+                          const float *yi, fd_index cs_y, int64_t label,
+                          float *pi, fd_index cs_p, float *gi, fd_index cs_g,
+                          float scale, int64_t *hit)
+{
+    const float mx = fd_row_max(n, xi, cs_x);
+    float sum = 0.0f;
+    for (fd_index j = 0; j < n; j++)
+        sum += expf(xi[j * cs_x] - mx);
+    const float lse = logf(sum);
+    double loss = 0.0;
+    for (fd_index j = 0; j < n; j++) {
+        const float z = xi[j * cs_x] - mx;
+        const float p = expf(z) / sum;
+        const float t = yi ? yi[j * cs_y] : (j == label ? 1.0f : 0.0f);
+        if (t != 0.0f)
+            loss -= (double)(t * (z - lse));
+        if (pi)
+            pi[j * cs_p] = p;
+        if (gi)
+            gi[j * cs_g] = (p - t) * scale;
+    }
+    const fd_index want = yi ? fd_row_argmax(n, yi, cs_y) : (fd_index)label;
+    *hit = fd_row_argmax(n, xi, cs_x) == want;
+    return loss;
+}
+
+int fd_softmax_xent_f32(fd_index m, fd_index n,
+                        const float *logits, fd_index rs_x, fd_index cs_x,
+                        const float *y, fd_index rs_y, fd_index cs_y,
+                        const int64_t *labels,
+                        float *probs, fd_index rs_p, fd_index cs_p,
+                        float *grad, fd_index rs_g, fd_index cs_g,
+                        float scale, double *loss_sum, int64_t *n_correct,
+                        int nthreads)
+{
+    if (m < 0 || n < 0 || (y == NULL) == (labels == NULL))
+        return FD_EINVAL;
+    *loss_sum = 0.0;
+    *n_correct = 0;
+    if (m == 0 || n == 0)
+        return FD_OK;
+    if (labels)
+        for (fd_index i = 0; i < m; i++)
+            if (labels[i] < 0 || labels[i] >= n)
+                return FD_EINVAL;
+
+    double part_loss[FD_MAX_THREADS];
+    int64_t part_hits[FD_MAX_THREADS];
+    int used = 1;
+    const int nt = fd_threads_for(m * n, nthreads);
+    (void)nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = 0, team = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        if (id == 0)
+            used = team;
+        const fd_index r0 = m * id / team, r1 = m * (id + 1) / team;
+        double loss = 0.0;
+        int64_t hits = 0;
+        for (fd_index i = r0; i < r1; i++) {
+            int64_t hit;
+            loss += fd_xent_row(n, logits + i * rs_x, cs_x,
+                                y ? y + i * rs_y : NULL, cs_y,
+                                labels ? labels[i] : 0,
+                                probs ? probs + i * rs_p : NULL, cs_p,
+                                grad ? grad + i * rs_g : NULL, cs_g,
+                                scale, &hit);
+            hits += hit;
+        }
+        part_loss[id] = loss;
+        part_hits[id] = hits;
+    }
+    double total = 0.0;
+    int64_t hits = 0;
+    for (int t = 0; t < used; t++) {
+        total += part_loss[t];
+        hits += part_hits[t];
+    }
+    *loss_sum = total;
+    *n_correct = hits;
+    return FD_OK;
+}
