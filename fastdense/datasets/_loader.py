@@ -158,7 +158,7 @@ def _advice(where):
                 "to use the cache and download")
     if where == "download":
         return "the mirror serves wrong content"
-    return "replace it with the original file"
+    return "replace it with a good copy of the file"
 
 
 def _check_structure(spec, arrays, names, exact):
@@ -248,7 +248,10 @@ def _load_folder(spec, folder, where):
                                                   spec.title, spec.filenames),
                 str(folder / fs.name))
         want_md5 = fs.sha256 is None and fs.gz_md5 is not None
-        info = read_idx_info(path, container_hash=want_md5)
+        try:
+            info = read_idx_info(path, container_hash=want_md5)
+        except IDXError as exc:
+            raise IDXError("%s; %s" % (exc, _advice(where))) from None
         arrays[fs.role] = info.array
         names[fs.role] = path
         digests[fs.role] = info.sha256

@@ -101,15 +101,13 @@ def _gunzip(raw, name, hasher):
                     out += piece
             tail = d.flush()
         except zlib.error as exc:
-            raise IDXError("%s: corrupt gzip stream (%s); the file is damaged: "
-                           "delete it and download it again" % (name, exc)) from None
+            raise IDXError("%s: corrupt gzip stream (%s); the file is damaged" % (name, exc)) from None
         if tail:
             hasher.update(tail)
             out += tail
         if not d.eof:
             raise IDXError("%s: truncated gzip stream (it ends before its "
-                           "end-of-stream marker); the file is incomplete: delete "
-                           "it and download it again" % name)
+                           "end-of-stream marker); the file is incomplete" % name)
         pos -= len(d.unused_data)        # where this member really ended
         if pos == len(view):
             break
@@ -119,7 +117,7 @@ def _gunzip(raw, name, hasher):
         if not bytes(view[pos:]).strip(b"\x00"):
             break                        # zero padding, as gzip(1) tolerates
         raise IDXError("%s: %d bytes of garbage after the gzip stream; the file "
-                       "is damaged: delete it and download it again"
+                       "is damaged"
                        % (name, len(view) - pos))
     return out
 
@@ -148,7 +146,7 @@ def _parse(buf, name):
         what = "truncated" if n < expected else "too long"
         raise IDXError("%s: %s: header says shape %s of %s = %d bytes in all, "
                        "the data holds %d bytes; the file is damaged or its "
-                       "header is wrong: delete it and download it again"
+                       "header is wrong"
                        % (name, what, tuple(dims), dtype.name, expected, n))
     arr = np.frombuffer(buf, dtype=dtype, offset=header).reshape(dims)
     if dtype.itemsize > 1:
