@@ -392,6 +392,9 @@ def download(spec, mirrors, dest=None, *, roles=ROLES, opener=None,
                 _unlink(tmp)
                 failures.append("%s: downloaded, but rejected: %s" % (url, exc))
                 continue
+            except BaseException:
+                _unlink(tmp)
+                raise
             final = dest / (fs.name + (".gz" if info.gzipped else ""))
             os.replace(tmp, final)
             got[role] = final

@@ -20,7 +20,7 @@ the same pass, so callers can verify content without reading the file twice
 """
 import gzip
 import hashlib
-import io
+import math
 import os
 import struct
 import tempfile
@@ -141,7 +141,7 @@ def _parse(buf, name):
                        % (name, ndim, header, n))
     dims = struct.unpack_from(">%dI" % ndim, buf, 4)
     dtype = IDX_TYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize
     if n != expected:
         what = "truncated" if n < expected else "too long"
         raise IDXError("%s: %s: header says shape %s of %s = %d bytes in all, "
