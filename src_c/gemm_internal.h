@@ -1,0 +1,63 @@
+/*
+ * gemm_internal.h -- private declarations shared by gemm.c, gemm_avx2.c and
+ * gemm_avx512.c (not part of the public interface).
+ *
+ * Design: every micro-kernel computes one MR x NR tile of C from a packed A
+ * micro-panel (MR x kc, stored column by column: a[p*MR + i]) and a packed B
+ * micro-panel (kc x NR, stored row by row: b[p*NR + j]), both zero padded, and
+ * applies the whole epilogue while the tile is still in registers:
+ *
+ *     C = alpha * (A @ B) + beta * C      (C is not read when beta == 0)
+ *     C += bias[0:NR]                     (when bias != NULL)
+ *     C = C < 0 ? 0 : C                   (when relu != 0; NaN stays NaN)
+ *
+ * C is addressed as c[i*ldc + j] (unit column stride).  Partial tiles and
+ * C views with other strides go through a small temporary tile in gemm.c.
+ * The kernels keep no state; they are safe to run from many threads.
+ */
+#ifndef FASTDENSE_GEMM_INTERNAL_H
+#define FASTDENSE_GEMM_INTERNAL_H
+
+#include "fastdense.h"
+
+typedef void (*fd_sgemm_ukr_fn)(fd_index kc, const float *restrict a,
+                                const float *restrict b, float *restrict c,
+                                fd_index ldc, float alpha, float beta,
+                                const float *restrict bias, int relu);
+
+/* Largest tile any kernel uses (sizes the temporary tile on the stack). */
+#define FD_GEMM_MR_MAX 16
+#define FD_GEMM_NR_MAX 32
+
+/* Portable C kernel (gemm.c). */
+#define FD_GEMM_GENERIC_MR 4
+#define FD_GEMM_GENERIC_NR 8
+
+/* AVX2 + FMA kernel (gemm_avx2.c), built with -mavx2 -mfma. */
+#define FD_GEMM_AVX2_MR 6
+#define FD_GEMM_AVX2_NR 16
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+void fd_sgemm_ukr_avx2_6x16(fd_index kc, const float *restrict a,
+                            const float *restrict b, float *restrict c,
+                            fd_index ldc, float alpha, float beta,
+                            const float *restrict bias, int relu);
+/* Transposing pack helpers: dst[p*ld + i] = rows[i][p] for p < 8*np8 and
+ * i < 8 (t8) or i < 4 (t4); each source row is contiguous in p. */
+void fd_pack_t8_avx2(fd_index np8, const float *const *rows,
+                     float *restrict dst, fd_index ld);
+void fd_pack_t4_avx2(fd_index np8, const float *const *rows,
+                     float *restrict dst, fd_index ld);
+#endif
+
+/* AVX-512F kernel (gemm_avx512.c), built with -mavx512f -mavx512vl
+ * -mavx512dq -mfma. */
+#define FD_GEMM_AVX512_MR 12
+#define FD_GEMM_AVX512_NR 32
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+void fd_sgemm_ukr_avx512_12x32(fd_index kc, const float *restrict a,
+                               const float *restrict b, float *restrict c,
+                               fd_index ldc, float alpha, float beta,
+                               const float *restrict bias, int relu);
+#endif
+
+#endif /* FASTDENSE_GEMM_INTERNAL_H */
