@@ -94,6 +94,14 @@ cdef inline int _same_shape(const float[:, :] a, const float[:, :] b,
     return 0
 
 
+cdef inline const int64_t[:] _unit(const int64_t[:] idx):
+    """idx itself when its elements are adjacent, else a compact copy (the C
+    kernels read index arrays as plain int64 vectors)."""
+    if idx is None or idx.shape[0] < 2 or idx.strides[0] == sizeof(int64_t):
+        return idx
+    return idx.copy()
+
+
 cdef inline int _check_index(const int64_t[:] idx, Py_ssize_t bound,
                              str what) except -1:
     cdef Py_ssize_t i
@@ -130,8 +138,10 @@ def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c,
         raise ValueError("sgemm: bias has %d entries, C has %d columns"
                          % (bias.shape[0], n))
     if a_rows is not None:
+        a_rows = _unit(a_rows)
         _check_index(a_rows, a.shape[0], "sgemm a_rows")
     if a_cols is not None:
+        a_cols = _unit(a_cols)
         _check_index(a_cols, a.shape[1], "sgemm a_cols")
     cdef fd_index rs_a = _es(a.strides[0]), cs_a = _es(a.strides[1])
     cdef fd_index rs_b = _es(b.strides[0]), cs_b = _es(b.strides[1])
@@ -253,7 +263,7 @@ def softmax_xent_f32(const float[:, :] logits, target, float[:, :] probs=None,
     cdef const int64_t *lp = NULL
     cdef fd_index ry = 0, cy = 0
     if getattr(target, "ndim", 0) == 1:
-        labels = target
+        labels = _unit(target)
         if labels.shape[0] != m:
             raise ValueError("softmax_xent_f32: %d labels for %d rows"
                              % (labels.shape[0], m))

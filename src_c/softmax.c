@@ -110,16 +110,20 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
                         float scale, double *loss_sum, int64_t *n_correct,
                         int nthreads)
 {
-    if (m < 0 || n < 0 || (y == NULL) == (labels == NULL))
+    if (m < 0 || n < 0)
         return FD_EINVAL;
     *loss_sum = 0.0;
     *n_correct = 0;
-    if (m == 0 || n == 0)
+    if (m == 0)
         return FD_OK;
+    if ((y == NULL) == (labels == NULL))
+        return FD_EINVAL;
     if (labels)
         for (fd_index i = 0; i < m; i++)
             if (labels[i] < 0 || labels[i] >= n)
                 return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
 
     double part_loss[FD_MAX_THREADS];
     int64_t part_hits[FD_MAX_THREADS];
