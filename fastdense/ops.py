@@ -232,6 +232,17 @@ def _check_update(name, param, *others):
                              "pass a writable array" % (name, label))
 
 
+def _update_on_copies(update, param, grad, *state):
+    """Run a NumPy update on copies of param and state, then write them back:
+    an error half-way (say, float steps into an int param) changes nothing."""
+    new_param, new_state = param.copy(), [s.copy() for s in state]
+    update(new_param, grad, *new_state)
+    for orig, new in zip(state, new_state):
+        orig[...] = new
+    param[...] = new_param
+    return param
+
+
 def _update_route(param, *arrays):
     """2-D views for the C kernel, or None to use NumPy."""
     K = _c_kernels()
@@ -256,9 +267,10 @@ def rmsprop_update(param, grad, accum, lr=0.001, rho=0.9, epsilon=1e-7):
                   (accum, "accum", True))
     route = _update_route(param, grad, accum)
     if route is None:
-        accum[:] = rho * accum + (1 - rho) * grad ** 2
-        param -= lr * grad / (np.sqrt(accum) + epsilon)
-        return param
+        def update(param, grad, accum):
+            accum[:] = rho * accum + (1 - rho) * grad ** 2
+            param -= lr * grad / (np.sqrt(accum) + epsilon)
+        return _update_on_copies(update, param, grad, accum)
     K, (p2, g2, a2) = route
     K.rmsprop_update_f32(p2, g2, a2, lr, rho, epsilon,
                          nthreads=_config.get_num_threads())
@@ -281,8 +293,13 @@ def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0,
     arrays = (grad,) if velocity is None else (grad, velocity)
     route = _update_route(param, *arrays)
     if route is None:
-        reference.sgd_update_f32(param, grad, velocity, lr, momentum, nesterov)
-        return param
+        if velocity is None:
+            return _update_on_copies(
+                lambda p, g: reference.sgd_update_f32(p, g, None, lr, 0.0, False),
+                param, grad)
+        return _update_on_copies(
+            lambda p, g, v: reference.sgd_update_f32(p, g, v, lr, momentum, nesterov),
+            param, grad, velocity)
     K, views = route
     v2 = views[2] if velocity is not None else None
     K.sgd_update_f32(views[0], views[1], v2, lr, momentum, bool(nesterov),
@@ -304,8 +321,9 @@ def adam_update(param, grad, m, v, t, lr=0.001, beta1=0.9, beta2=0.999,
     lr_t = lr * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
     route = _update_route(param, grad, m, v)
     if route is None:
-        reference.adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, epsilon)
-        return param
+        return _update_on_copies(
+            lambda p, g, m_, v_: reference.adam_update_f32(
+                p, g, m_, v_, lr_t, beta1, beta2, epsilon), param, grad, m, v)
     K, (p2, g2, m2, v2) = route
     K.adam_update_f32(p2, g2, m2, v2, lr_t, beta1, beta2, epsilon,
                       nthreads=_config.get_num_threads())
