@@ -143,8 +143,35 @@ def _as_cmp(v):
     return v if isinstance(v, (np.ndarray, np.generic)) else np.asarray(v)
 
 
-def assert_like_numpy(make, np_fn, ops_fn, tol=tol_exact, what=""):
-    """``make()`` returns fresh ``(args, kwargs)``; see the module docstring."""
+def dot_ieee_disagreement(want, args):
+    """Where NumPy's BLAS and IEEE arithmetic disagree on NaN.
+
+    OpenBLAS skips the products with a zero factor in some paths (k == 1,
+    a single row: ``np.dot([0.], [[nan, nan]])`` is ``[0., 0.]``), so NaN
+    there is BLAS-dependent: at those positions either answer is accepted.
+    """
+    a, b = (np.asarray(v) for v in args[:2])
+    if a.dtype.kind not in "fc" and b.dtype.kind not in "fc":
+        return None
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(all="ignore"):
+        if a64.ndim == 0 or b64.ndim == 0:
+            return None
+        exact = np.einsum("...k,k->...", a64, b64, optimize=False) if b64.ndim == 1 else \
+            np.einsum("...k,kn->...n", a64, b64, optimize=False) if b64.ndim == 2 else None
+    if exact is None:
+        return None
+    exact = np.asarray(exact)
+    if exact.shape != want.shape:
+        return None
+    return np.isnan(exact) != np.isnan(want)
+
+
+def assert_like_numpy(make, np_fn, ops_fn, tol=tol_exact, what="", relax=None):
+    """``make()`` returns fresh ``(args, kwargs)``; see the module docstring.
+
+    ``relax(want, args)`` may give a mask of result positions where NumPy's own
+    answer is platform-dependent; ops may put either NaN or NumPy's value there."""
     args_n, kw_n = make()
     args_o, kw_o = make()
     want, exc_n = _run(np_fn, args_n, kw_n)
@@ -166,6 +193,13 @@ def assert_like_numpy(make, np_fn, ops_fn, tol=tol_exact, what=""):
     assert got_a.shape == want_a.shape, "%s: shape %s != NumPy's %s" % (what, got_a.shape, want_a.shape)
     assert got_a.dtype == want_a.dtype, "%s: dtype %s != NumPy's %s" % (what, got_a.dtype, want_a.dtype)
     bound = tol(want_a, args_n, kw_n)
+    loose = relax(want_a, args_n) if relax is not None else None
+    if loose is not None and loose.any():
+        got_a, want_a = np.array(got_a, copy=True), np.array(want_a, copy=True)
+        take = loose & np.isnan(got_a)
+        got_a[take] = want_a[take]  # NaN where BLAS gave a number: accepted
+        take = loose & np.isnan(want_a)
+        want_a[take] = got_a[take]  # a number where BLAS gave NaN: accepted
     _assert_values(got_a, want_a, bound, what)
     if kw_o.get("out") is not None:
         assert got is kw_o["out"], "%s: out= was not returned as the same object" % what
@@ -869,7 +903,8 @@ def test_hyp_dot(any_backend, data):
         else:
             out = np.zeros((m, n), res_dtype)
     kw = {} if out is None else {"out": out}
-    assert_like_numpy(_fixed([a, b], kw), np_dot, ops.dot, tol_dot, "dot %s %s" % (form, dt))
+    assert_like_numpy(_fixed([a, b], kw), np_dot, ops.dot, tol_dot, "dot %s %s" % (form, dt),
+                      relax=dot_ieee_disagreement)
 
 
 @hyp_settings
