@@ -319,3 +319,26 @@ print("ok")
         # float32 rounding, scaled by the size of the values (dot: k = 51 terms)
         scale = np.max(np.abs(w[fin])) if fin.any() else 0.0
         assert np.allclose(g[fin], w[fin], rtol=1e-5, atol=1e-5 * (1 + scale)), key
+
+
+# ---- the test-suite rule: no C extension is a failure in CI, a skip elsewhere ----
+
+@pytest.mark.parametrize("ci", [True, False])
+def test_missing_extension_fails_in_ci_and_skips_elsewhere(ci):
+    code = BLOCK_C + """
+import pytest
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-rfs",
+                      "tests/test_kernels.py::test_sgemm_relu_keeps_nan"]))
+"""
+    env_update = {"CI": "true"} if ci else {}
+    env_remove = () if ci else ("CI", "FASTDENSE_REQUIRE_C")
+    proc = run_python(code, env_update, env_remove=env_remove)
+    out = proc.stdout + proc.stderr
+    if ci:
+        assert proc.returncode == 1, out
+        # pytest.fail in a fixture is reported as an error: not a pass, not a skip
+        assert ("1 failed" in out or "1 error" in out) and "blocked by the test" in out, out
+        assert "skipped" not in out, out
+    else:
+        assert proc.returncode == 0, out
+        assert "1 skipped" in out and "blocked by the test" in out, out
