@@ -271,11 +271,13 @@ static void fd_pack_panel(int level, int nvec, fd_index nreal, fd_index kc,
 
 /* ---- epilogue helpers ---------------------------------------------------- */
 
-/* C[0:mr, 0:nr] = alpha*T + beta*C (+bias)(relu), T row-major with ld ldt. */
+/* C[0:mr, 0:nr] = alpha*T + beta*C (+bias)(relu), T row-major with ld ldt.
+ * The bias is per column (bias[j]) or, for the transposed orientation, per
+ * row (bias[i]). */
 static void fd_merge_tile(const float *restrict t, fd_index ldt, fd_index mr,
                           fd_index nr, float *c, fd_index rs_c,
                           fd_index cs_c, float alpha, float beta,
-                          const float *bias, int relu)
+                          const float *bias, int bias_rows, int relu)
 {
     fd_index i, j;
     for (i = 0; i < mr; i++) {
@@ -285,7 +287,7 @@ static void fd_merge_tile(const float *restrict t, fd_index ldt, fd_index mr,
             if (beta != 0.0f)
                 v += beta * *cp;
             if (bias != NULL)
-                v += bias[j];
+                v += bias_rows ? bias[i] : bias[j];
             if (relu)
                 v = v < 0.0f ? 0.0f : v;
             *cp = v;
@@ -295,21 +297,28 @@ static void fd_merge_tile(const float *restrict t, fd_index ldt, fd_index mr,
 
 /* ---- the parallel job --------------------------------------------------- */
 
+/* One operand as the packer sees it: element (v, p) -- v the row of A or the
+ * column of B, p the index along k -- is base[V(v)*vs + P(p)*ps]. */
 typedef struct {
-    fd_index m, n, k;
+    const float *base;
+    fd_index vs, ps;
+    const int64_t *vidx, *pidx;
+} fd_operand;
+
+typedef struct {
+    fd_index m, n, k;           /* of the (possibly transposed) problem */
     float alpha, beta;
-    const float *a;
-    fd_index rs_a, cs_a;
-    const int64_t *a_rows, *a_cols;
-    const float *b;
-    fd_index rs_b, cs_b;
+    fd_operand A, B;
     float *c;
     fd_index rs_c, cs_c;
-    const float *bias; /* packed: contiguous, zero padded to a multiple of NR */
+    const float *bias;          /* packed: contiguous, zero padded */
+    int bias_rows;              /* 1: bias per row (transposed problem) */
     int relu;
     fd_gemm_kernel kk;
-    fd_index mcb, kcb, ncb; /* balanced block sizes */
-    float *apack, *bpack;
+    fd_index mcb, kcb, ncb;     /* balanced block sizes */
+    int jr_ways, ir_ways;       /* thread grid over C */
+    fd_index apack_sz, bpack_sz; /* floats per thread */
+    float *work;                /* nt * (apack_sz + bpack_sz) floats */
 } fd_gemm_job;
 
 static fd_index fd_cdiv(fd_index a, fd_index b) { return (a + b - 1) / b; }
@@ -324,18 +333,25 @@ static void fd_split(fd_index n, int parts, int t, fd_index *lo,
     *hi = *lo + q + (t < r ? 1 : 0);
 }
 
-/* 2-D thread grid over the tiles of one block: jr_ways * ir_ways == nt,
- * minimising the tiles of the busiest thread (ties favour jr). */
-static int fd_grid_jr_ways(int nt, fd_index n_jr, fd_index n_ir)
+/* Relative cost of packing one element, in units of one multiply-add of
+ * the micro-kernel (measured: ~0.3 ns against ~0.01 ns). */
+#define FD_GEMM_PACK_COST 30
+
+/* Thread grid jr_ways x ir_ways == nt over the m_t x n_t tiles of C:
+ * minimise the busiest thread's work = its tiles' area plus the packing of
+ * its own A rows and B columns (threads never share packed data). */
+static int fd_grid_jr_ways(int nt, fd_index m_t, fd_index n_t, int mr, int nr)
 {
     int d, best = 1;
-    fd_index best_cost = -1;
+    double best_cost = -1.0;
     for (d = nt; d >= 1; d--) {
-        fd_index cost;
+        double rows, cols, cost;
         if (nt % d != 0)
             continue;
-        cost = fd_cdiv(n_jr, d) * fd_cdiv(n_ir, nt / d);
-        if (best_cost < 0 || cost < best_cost) {
+        rows = (double)(fd_cdiv(m_t, nt / d) * mr);
+        cols = (double)(fd_cdiv(n_t, d) * nr);
+        cost = rows * cols + FD_GEMM_PACK_COST * (rows + cols);
+        if (best_cost < 0.0 || cost < best_cost) {
             best_cost = cost;
             best = d;
         }
@@ -343,87 +359,87 @@ static int fd_grid_jr_ways(int nt, fd_index n_jr, fd_index n_ir)
     return best;
 }
 
-static void fd_gemm_barrier(int nt)
-{
-#ifdef _OPENMP
-    if (nt > 1) {
-#pragma omp barrier
-    }
-#else
-    (void)nt;
-#endif
-}
-
+/* Thread tid's share: a rectangle of whole tiles of C, computed with the
+ * serial five loops and private packing buffers -- no barriers at all. */
 static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
 {
     const int MR = J->kk.mr, NR = J->kk.nr, level = J->kk.level;
     const fd_sgemm_ukr_fn ukr = J->kk.ukr;
-    const fd_index m = J->m, n = J->n, k = J->k;
-    const int jr_ways = fd_grid_jr_ways(
-        nt, fd_cdiv(fd_min(n, J->ncb), NR), fd_cdiv(fd_min(m, J->mcb), MR));
-    const int ir_ways = nt / jr_ways;
-    const int jt = tid / ir_ways, it = tid % ir_ways;
+    const fd_index k = J->k;
+    int jr_ways = J->jr_ways, ir_ways = J->ir_ways;
+    float *apack, *bpack;
     FD_ALIGN64 float tmp[FD_GEMM_MR_MAX * FD_GEMM_NR_MAX];
-    fd_index jc, pc, ic, lo, hi, jr, ir, j0, j1, i0, i1;
+    fd_index r0, r1, c0, c1, jc, pc, ic, jr, ir;
 
-    for (jc = 0; jc < n; jc += J->ncb) {
-        const fd_index nc = fd_min(J->ncb, n - jc);
+    if (jr_ways * ir_ways != nt) { /* the runtime gave fewer threads */
+        jr_ways = nt;
+        ir_ways = 1;
+        if (fd_cdiv(J->n, NR) < nt) {
+            jr_ways = 1;
+            ir_ways = nt;
+        }
+    }
+    fd_split(fd_cdiv(J->m, MR), ir_ways, tid % ir_ways, &r0, &r1);
+    fd_split(fd_cdiv(J->n, NR), jr_ways, tid / ir_ways, &c0, &c1);
+    r0 *= MR;
+    r1 = fd_min(r1 * MR, J->m);
+    c0 *= NR;
+    c1 = fd_min(c1 * NR, J->n);
+    if (r0 >= r1 || c0 >= c1)
+        return;
+    apack = J->work + (fd_index)tid * (J->apack_sz + J->bpack_sz);
+    bpack = apack + J->apack_sz;
+
+    for (jc = c0; jc < c1; jc += J->ncb) {
+        const fd_index nc = fd_min(J->ncb, c1 - jc);
         const fd_index n_jr = fd_cdiv(nc, NR);
-        fd_split(n_jr, jr_ways, jt, &j0, &j1);
         for (pc = 0; pc < k; pc += J->kcb) {
             const fd_index kc = fd_min(J->kcb, k - pc);
             const int last = pc + kc >= k;
             const float beta = pc == 0 ? J->beta : 1.0f;
             const int relu = last && J->relu;
 
-            /* pack the B block: each thread the panels it will use when the
-             * grid splits columns, otherwise an even share */
-            if (ir_ways == 1) {
-                lo = j0;
-                hi = j1;
-            } else {
-                fd_split(n_jr, nt, tid, &lo, &hi);
-            }
-            for (jr = lo; jr < hi; jr++)
-                fd_pack_panel(level, NR, fd_min(NR, nc - jr * NR), kc, J->b,
-                              J->cs_b, NULL, jc + jr * NR, J->rs_b, NULL, pc,
-                              J->bpack + jr * NR * kc);
+            for (jr = 0; jr < n_jr; jr++)
+                fd_pack_panel(level, NR, fd_min(NR, nc - jr * NR), kc,
+                              J->B.base, J->B.vs, J->B.vidx, jc + jr * NR,
+                              J->B.ps, J->B.pidx, pc, bpack + jr * NR * kc);
 
-            for (ic = 0; ic < m; ic += J->mcb) {
-                const fd_index mc = fd_min(J->mcb, m - ic);
+            for (ic = r0; ic < r1; ic += J->mcb) {
+                const fd_index mc = fd_min(J->mcb, r1 - ic);
                 const fd_index n_ir = fd_cdiv(mc, MR);
-                fd_split(n_ir, nt, tid, &lo, &hi);
-                for (ir = lo; ir < hi; ir++)
+                for (ir = 0; ir < n_ir; ir++)
                     fd_pack_panel(level, MR, fd_min(MR, mc - ir * MR), kc,
-                                  J->a, J->rs_a, J->a_rows, ic + ir * MR,
-                                  J->cs_a, J->a_cols, pc,
-                                  J->apack + ir * MR * kc);
-                fd_gemm_barrier(nt);
+                                  J->A.base, J->A.vs, J->A.vidx, ic + ir * MR,
+                                  J->A.ps, J->A.pidx, pc,
+                                  apack + ir * MR * kc);
 
-                fd_split(n_ir, ir_ways, it, &i0, &i1);
-                for (jr = j0; jr < j1; jr++) {
+                for (jr = 0; jr < n_jr; jr++) {
                     const fd_index nr = fd_min(NR, nc - jr * NR);
                     const fd_index col = jc + jr * NR;
-                    const float *bp = J->bpack + jr * NR * kc;
+                    const float *bp = bpack + jr * NR * kc;
                     const float *bias =
-                        (last && J->bias != NULL) ? J->bias + col : NULL;
-                    for (ir = i0; ir < i1; ir++) {
+                        (last && J->bias != NULL && !J->bias_rows)
+                            ? J->bias + col : NULL;
+                    for (ir = 0; ir < n_ir; ir++) {
                         const fd_index mr = fd_min(MR, mc - ir * MR);
                         const fd_index row = ic + ir * MR;
-                        const float *ap = J->apack + ir * MR * kc;
+                        const float *ap = apack + ir * MR * kc;
                         float *cp = J->c + row * J->rs_c + col * J->cs_c;
-                        if (mr == MR && nr == NR && J->cs_c == 1) {
+                        if (mr == MR && nr == NR && J->cs_c == 1 &&
+                            !(last && J->bias_rows && J->bias != NULL)) {
                             ukr(kc, ap, bp, cp, J->rs_c, J->alpha, beta, bias,
                                 relu);
                         } else {
+                            const float *tb = bias;
+                            if (last && J->bias != NULL && J->bias_rows)
+                                tb = J->bias + row;
                             ukr(kc, ap, bp, tmp, NR, 1.0f, 0.0f, NULL, 0);
                             fd_merge_tile(tmp, NR, mr, nr, cp, J->rs_c,
-                                          J->cs_c, J->alpha, beta, bias,
-                                          relu);
+                                          J->cs_c, J->alpha, beta, tb,
+                                          J->bias_rows, relu);
                         }
                     }
                 }
-                fd_gemm_barrier(nt);
             }
         }
     }
@@ -492,10 +508,10 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
              const float *bias, fd_index inc_bias, int relu, int nthreads)
 {
     fd_gemm_job J;
-    fd_index nmb, nkb, nnb, mcap, ncap, npad, j;
+    fd_index nmb, nkb, nnb, npad, j, m_t, n_t, rows_t, cols_t;
     float *bias_pack = NULL;
-    double flops;
-    int nt;
+    double flops, area1, area2;
+    int nt, transpose;
 
     if (m < 0 || n < 0 || k < 0)
         return FD_EINVAL;
@@ -513,36 +529,77 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     }
 
     J.kk = fd_gemm_select(fd_simd_level());
-    J.m = m;
-    J.n = n;
-    J.k = k;
     J.alpha = alpha;
     J.beta = beta;
-    J.a = a;
-    J.rs_a = rs_a;
-    J.cs_a = cs_a;
-    J.a_rows = a_rows;
-    J.a_cols = a_cols;
-    J.b = b;
-    J.rs_b = rs_b;
-    J.cs_b = cs_b;
-    J.c = c;
-    J.rs_c = rs_c;
-    J.cs_c = cs_c;
     J.relu = relu != 0;
 
-    /* balanced block sizes (MC, NC multiples of MR, NR; KC of 8) */
-    nmb = fd_cdiv(m, J.kk.mc);
-    nkb = fd_cdiv(k, J.kk.kc);
-    nnb = fd_cdiv(n, J.kk.nc);
-    J.mcb = fd_cdiv(fd_cdiv(m, nmb), J.kk.mr) * J.kk.mr;
-    J.kcb = fd_cdiv(fd_cdiv(k, nkb), 8) * 8;
-    J.ncb = fd_cdiv(fd_cdiv(n, nnb), J.kk.nr) * J.kk.nr;
-    mcap = fd_cdiv(fd_min(J.mcb, m), J.kk.mr) * J.kk.mr;
-    ncap = fd_cdiv(fd_min(J.ncb, n), J.kk.nr) * J.kk.nr;
+    /* Orientation: C = A @ B, or C^T = B^T @ A^T when that wastes less of
+     * the zero-padded tiles (n = 10 fills 10/32 of a 12x32 tile, but 10/12
+     * of it transposed) or when C is Fortran ordered; a C whose column
+     * stride is not 1 costs a scalar write-back (weight 1.25). */
+    area1 = (double)(fd_cdiv(m, J.kk.mr) * J.kk.mr) *
+            (double)(fd_cdiv(n, J.kk.nr) * J.kk.nr);
+    area2 = (double)(fd_cdiv(n, J.kk.mr) * J.kk.mr) *
+            (double)(fd_cdiv(m, J.kk.nr) * J.kk.nr);
+    if (cs_c != 1)
+        area1 *= 1.25;
+    if (rs_c != 1)
+        area2 *= 1.25;
+    transpose = area2 < area1;
+    if (!transpose) {
+        J.m = m;
+        J.n = n;
+        J.A.base = a; J.A.vs = rs_a; J.A.ps = cs_a;
+        J.A.vidx = a_rows; J.A.pidx = a_cols;
+        J.B.base = b; J.B.vs = cs_b; J.B.ps = rs_b;
+        J.B.vidx = NULL; J.B.pidx = NULL;
+        J.rs_c = rs_c;
+        J.cs_c = cs_c;
+    } else {
+        J.m = n;
+        J.n = m;
+        J.A.base = b; J.A.vs = cs_b; J.A.ps = rs_b;
+        J.A.vidx = NULL; J.A.pidx = NULL;
+        J.B.base = a; J.B.vs = rs_a; J.B.ps = cs_a;
+        J.B.vidx = a_rows; J.B.pidx = a_cols;
+        J.rs_c = cs_c;
+        J.cs_c = rs_c;
+    }
+    J.k = k;
+    J.c = c;
+    J.bias_rows = transpose;
 
-    J.apack = (float *)fd_gemm_alloc((size_t)(mcap * J.kcb) * sizeof(float));
-    J.bpack = (float *)fd_gemm_alloc((size_t)(ncap * J.kcb) * sizeof(float));
+    /* threads: enough work each, and no more than the tiles */
+    m_t = fd_cdiv(J.m, J.kk.mr);
+    n_t = fd_cdiv(J.n, J.kk.nr);
+    nt = nthreads < 1 ? 1 : nthreads;
+    {
+        const double by_work = flops / FD_GEMM_FLOPS_PER_THREAD;
+        if (by_work < (double)nt)
+            nt = by_work < 1.0 ? 1 : (int)by_work;
+        if ((double)nt > (double)m_t * (double)n_t)
+            nt = (int)(m_t * n_t);
+    }
+    J.jr_ways = fd_grid_jr_ways(nt, m_t, n_t, J.kk.mr, J.kk.nr);
+    J.ir_ways = nt / J.jr_ways;
+    rows_t = fd_cdiv(m_t, J.ir_ways) * J.kk.mr;
+    cols_t = fd_cdiv(n_t, J.jr_ways) * J.kk.nr;
+
+    /* balanced block sizes (MC, NC multiples of MR, NR; KC of 8) */
+    nmb = fd_cdiv(rows_t, J.kk.mc);
+    nkb = fd_cdiv(k, J.kk.kc);
+    nnb = fd_cdiv(cols_t, J.kk.nc);
+    J.mcb = fd_cdiv(fd_cdiv(rows_t, nmb), J.kk.mr) * J.kk.mr;
+    J.kcb = fd_cdiv(fd_cdiv(k, nkb), 8) * 8;
+    J.ncb = fd_cdiv(fd_cdiv(cols_t, nnb), J.kk.nr) * J.kk.nr;
+    /* per-thread buffers, each a multiple of 16 floats (64 bytes); sized
+     * for the whole C so a smaller team than asked for still fits */
+    J.apack_sz = fd_cdiv(fd_min(J.mcb, m_t * J.kk.mr) * J.kcb, 16) * 16;
+    J.bpack_sz = fd_cdiv(fd_min(J.ncb, n_t * J.kk.nr) * J.kcb, 16) * 16;
+
+    J.work = (float *)fd_gemm_alloc((size_t)nt *
+                                    (size_t)(J.apack_sz + J.bpack_sz) *
+                                    sizeof(float));
     J.bias = NULL;
     if (bias != NULL) {
         npad = fd_cdiv(n, J.kk.nr) * J.kk.nr;
@@ -555,24 +612,10 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
         }
         J.bias = bias_pack;
     }
-    if (J.apack == NULL || J.bpack == NULL ||
-        (bias != NULL && bias_pack == NULL)) {
-        fd_gemm_free(J.apack);
-        fd_gemm_free(J.bpack);
+    if (J.work == NULL || (bias != NULL && bias_pack == NULL)) {
+        fd_gemm_free(J.work);
         fd_gemm_free(bias_pack);
         return FD_ENOMEM;
-    }
-
-    /* threads: enough work each, and no more than the tiles of a block */
-    nt = nthreads < 1 ? 1 : nthreads;
-    {
-        const double by_work = flops / FD_GEMM_FLOPS_PER_THREAD;
-        const fd_index tiles = fd_cdiv(fd_min(m, J.mcb), J.kk.mr) *
-                               fd_cdiv(fd_min(n, J.ncb), J.kk.nr);
-        if (by_work < (double)nt)
-            nt = by_work < 1.0 ? 1 : (int)by_work;
-        if ((fd_index)nt > tiles)
-            nt = (int)tiles;
     }
 
 #ifdef _OPENMP
@@ -586,8 +629,7 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     fd_gemm_run(&J, 0, 1);
 #endif
 
-    fd_gemm_free(J.apack);
-    fd_gemm_free(J.bpack);
+    fd_gemm_free(J.work);
     fd_gemm_free(bias_pack);
     return FD_OK;
 }
