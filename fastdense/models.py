@@ -472,7 +472,7 @@ class Sequential:
             cb.on_train_end({})
         return history
 
-    def _train_step(self, ws, x, target, rows, start, stop):
+    def _train_step(self, ws, x, target, rows, start, stop, update=True):
         """One forward/backward/update on rows ``rows`` (or ``start:stop``)."""
         K, nt = ws.K, ws.nthreads
         m = stop - start
@@ -511,8 +511,24 @@ class Sequential:
                                dx=grads[i - 1] if i > 0 else None, rows=r,
                                grad_is_dz=fused and i == last, scratch=scratch[i],
                                nthreads=nt)
-        self.optimizer.apply(self._params2d, self._grads2d, K, nt)
+        if update:
+            self.optimizer.apply(self._params2d, self._grads2d, K, nt)
         return loss_sum, msums
+
+    def _loss_and_gradients(self, x, y):
+        """(mean loss, copies of the gradients in Keras order) on the batch (x, y).
+
+        No weight or optimizer state changes; for tests and debugging."""
+        self._check_compiled("computing gradients")
+        x, target = self._check_xy(x, y, "fit")
+        if not self.built:
+            self._build(x.shape[1])
+        ws = _Workspace(self, len(x), train=True, target_proto=target,
+                        need_probs=any(not m.counts_correct_rows for m in self.metrics))
+        loss_sum, _ = self._train_step(ws, x, target, None, 0, len(x), update=False)
+        grads = [g.copy() for l in self.layers
+                 for g in ([l.kernel_grad] + ([l.bias_grad] if l.use_bias else []))]
+        return loss_sum / len(x), grads
 
     # ---- inference -------------------------------------------------------------
     def _forward_chunks(self, x, chunk, logits_only, out=None):
