@@ -999,3 +999,102 @@ def test_hyp_rmsprop_update(any_backend, data):
         np.asarray(args_n[2], np.float64), posinf=0)), "accum")
     assert_within(got, want, tol(want, make()[0], {}), "param")
     assert np.array_equal(args_o[1], args_n[1], equal_nan=True), "grad modified"
+
+
+@hyp_settings
+@given(data=st.data())
+def test_hyp_softmax_cross_entropy(any_backend, data):
+    dt = data.draw(st.sampled_from(FLOAT_DTYPES))
+    m, n = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+    logits = data.draw(arrays((m, n), dt, bound=30.0))
+    logits = _view(np.nan_to_num(logits, nan=1.0, posinf=30.0, neginf=-30.0),
+                   data.draw(st.sampled_from(VIEWS)))
+    labels = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)))
+    if data.draw(st.booleans()):
+        target = labels.astype(data.draw(st.sampled_from([np.int64, np.int32])))
+    else:
+        target = _view(np.eye(n, dtype=dt)[labels], data.draw(st.sampled_from(VIEWS)))
+    before = (np.array(logits, copy=True), np.array(target, copy=True))
+    with np.errstate(all="ignore"):
+        loss, grad = ops.softmax_cross_entropy(logits, target)
+    want_loss, want_grad = xent_expected(logits, np.asarray(target) if target.ndim == 1 else target)
+    e = _eps(dt)
+    assert np.ndim(loss) == 0 and np.isfinite(loss)
+    assert abs(float(loss) - want_loss) <= 8 * (n + 4) * e * (abs(want_loss) + 64), (loss, want_loss)
+    assert grad.shape == (m, n) and grad.dtype == dt
+    assert_within(grad, want_grad, 8 * (n + 8) * e * (np.abs(want_grad) + 1.0 / m), "xent grad")
+    assert np.array_equal(logits, before[0]) and np.array_equal(target, before[1])
+
+
+@hyp_settings
+@given(data=st.data())
+def test_hyp_sgd_update(any_backend, data):
+    dt = data.draw(st.sampled_from(FLOAT_DTYPES))
+    p = data.draw(arrays(dtype=dt, max_dims=3, bound=100.0))
+    g = data.draw(arrays(p.shape, dt, bound=100.0))
+    momentum = data.draw(st.sampled_from([0.0, 0.5, 0.9]))
+    nesterov = data.draw(st.booleans())
+    v = data.draw(arrays(p.shape, dt, bound=10.0)) if momentum or data.draw(st.booleans()) else None
+    if v is not None:  # a velocity is a past update: finite
+        v = _view(np.nan_to_num(v, posinf=1.0, neginf=-1.0), data.draw(st.sampled_from(VIEWS)))
+    lr = data.draw(st.sampled_from([0.01, 0.1]))
+    p64, g64 = p.astype(np.float64), g.astype(np.float64)
+    v64 = v.astype(np.float64) if v is not None else np.zeros_like(p64)
+    g_before = np.array(g, copy=True)
+    with np.errstate(all="ignore"):
+        v1 = momentum * v64 - lr * g64
+        # the Keras formula literally (0 * inf = NaN included) when there is a
+        # velocity; without one (momentum 0) it is plain SGD, p -= lr * g
+        upd = momentum * v1 - lr * g64 if nesterov and v is not None else v1
+        p1 = p64 + upd
+        res = ops.sgd_update(p, g, v, lr=lr, momentum=momentum, nesterov=nesterov)
+        e = _eps(dt)
+        # the hyper-parameters may be rounded to float32 even for float64 data
+        # (the contract: values within float32 rounding)
+        c = 2 * (_const_err(momentum) if momentum else 0) + 4 * float(EPS32)
+        vmag = np.abs(momentum * v64) + np.abs(lr * g64)
+        pmag = np.abs(p64) + np.abs(upd) + vmag * (1 + momentum) + np.abs(lr * g64)
+    assert res is p
+    tiny = 4 * float(np.finfo(dt).smallest_subnormal)
+    if v is not None and momentum:
+        assert_within(v, v1, 8 * e * vmag + c * vmag + tiny, "velocity")
+    assert_within(p, p1, 8 * e * pmag + c * pmag + tiny, "param")
+    assert np.array_equal(g, g_before, equal_nan=True)
+
+
+@hyp_settings
+@given(data=st.data())
+def test_hyp_adam_update(any_backend, data):
+    dt = data.draw(st.sampled_from(FLOAT_DTYPES))
+    p = data.draw(arrays(dtype=dt, max_dims=3, bound=100.0))
+    g = data.draw(arrays(p.shape, dt, bound=100.0))
+    m = data.draw(arrays(p.shape, dt, bound=10.0))
+    v = np.abs(data.draw(arrays(p.shape, dt, bound=10.0)))
+    v = _view(np.nan_to_num(v, posinf=1.0), data.draw(st.sampled_from(VIEWS)))
+    t = data.draw(st.integers(1, 1000))
+    lr, b1, b2, eps = 0.001, 0.9, 0.999, 1e-7
+    p64, g64, m64, v64 = (a.astype(np.float64) for a in (p, g, m, v))
+    g_before = np.array(g, copy=True)
+    with np.errstate(all="ignore"):
+        lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        m1 = b1 * m64 + (1 - b1) * g64
+        v1 = b2 * v64 + (1 - b2) * g64 ** 2
+        den = np.sqrt(v1) + eps
+        step = lr_t * m1 / den
+        p1 = p64 - step
+        res = ops.adam_update(p, g, m, v, t, lr=lr, beta1=b1, beta2=b2, epsilon=eps)
+        e = _eps(dt)
+        # hyper-parameters may be rounded to float32 even for float64 data
+        cm, cv = _const_err(b1) + 4 * float(EPS32), _const_err(b2) + 4 * float(EPS32)
+        mmag = np.abs(b1 * m64) + np.abs((1 - b1) * g64)
+        vmag = np.abs(b2 * v64) + np.abs((1 - b2) * g64 ** 2)
+        pbound = 16 * e * (np.abs(p64) + np.abs(step)) + lr_t * (8 * e + cm) * mmag / den \
+            + (cv + 8 * e + 4 * float(EPS32)) * np.abs(step)
+        # underflow: products like lr_t*m may land among the subnormals
+        tiny = 4 * float(np.finfo(dt).smallest_subnormal)
+        pbound = pbound + tiny * (1 + 1 / den)
+    assert res is p
+    assert_within(m, m1, (8 * e + cm) * mmag + tiny, "m")
+    assert_within(v, v1, (8 * e + cv) * vmag + tiny, "v")
+    assert_within(p, p1, pbound, "param")
+    assert np.array_equal(g, g_before, equal_nan=True)
