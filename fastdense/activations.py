@@ -70,7 +70,7 @@ class Sigmoid(Activation):
 
     def forward(self, K, z, out, nthreads=1):
         # 1 / (1 + exp(-z)), written so that large |z| neither overflows nor warns
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", under="ignore"):
             np.negative(z, out=out)
             np.exp(out, out=out)
             out += np.float32(1)

@@ -124,10 +124,11 @@ class Sequential:
         if any(l.name == layer.name for l in self.layers):
             raise ValueError("the layer name %r is already used in this model: layer "
                              "names must be unique" % layer.name)
+        was_built = self.built
         self.layers.append(layer)
         if len(self.layers) == 1 and layer.input_shape is not None:
             self._build(layer.input_shape[0])
-        elif self.built:
+        elif was_built:
             self._build(self._input_dim())
 
     @property
