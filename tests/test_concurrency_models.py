@@ -68,10 +68,6 @@ def _build(spec, weights=None):
     net.add(layers.Dense(spec["hidden"], activation=spec["act"],
                          input_shape=(spec["features"],)))
     net.add(layers.Dense(spec["classes"], activation=spec["out_act"]))
-    # Keras builds the whole model here already (the first layer has an
-    # input_shape); fastdense, at the time of writing, builds only the first
-    # layer, so get_weights() would miss the second one: build explicitly.
-    net.build()
     net.compile(optimizer=_optimizer(spec["opt"]), loss=spec["loss"],
                 metrics=["accuracy"] if spec["loss"] != "mse" else [])
     if weights is not None:
