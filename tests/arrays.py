@@ -36,16 +36,23 @@ SHAPES_2D = [
 #: the few shapes every layout is tried on
 LAYOUT_SHAPES_2D = [(1, 1), (7, 17), (33, 65)]
 
-#: (m, k, n) for the matrix product: degenerate, tiny, around MR=6 / NR=16,32
-#: / KC=256 / MC=144, the training shapes' narrow 10-wide product, and larger.
+#: (m, k, n) for the matrix product: degenerate, tiny (below the direct-loop
+#: threshold m*n*k < 4096 and just above), around the micro-tiles (generic
+#: 4x8, AVX2 6x16, AVX-512 12x32), around KC = 256 / 384 and MC = 128 / 144,
+#: the narrow (n = 1, 3, 10) transposed orientation, the training shapes, and
+#: n beyond the generic NC = 2048.
 GEMM_SHAPES = [
     (0, 5, 4), (4, 0, 5), (5, 4, 0), (0, 0, 0), (1, 1, 1), (1, 7, 1),
-    (3, 5, 7), (5, 7, 15), (6, 16, 16), (7, 17, 17), (6, 8, 32), (12, 9, 33),
-    (13, 255, 31), (7, 256, 48), (5, 257, 47), (143, 20, 15), (144, 33, 16),
-    (145, 257, 33), (150, 300, 70), (128, 784, 10), (128, 512, 129),
+    (3, 5, 7), (5, 7, 15), (4, 8, 8), (6, 16, 16), (7, 17, 17), (6, 8, 32),
+    (12, 9, 33), (11, 40, 31), (13, 41, 65), (16, 16, 16), (17, 16, 16),
+    (13, 255, 31), (7, 256, 48), (5, 257, 47), (9, 383, 20), (9, 384, 33),
+    (9, 385, 32), (3, 769, 17), (127, 20, 9), (129, 21, 8), (143, 20, 15),
+    (144, 33, 16), (145, 257, 33), (289, 40, 40), (200, 50, 1), (64, 300, 3),
+    (150, 300, 70), (128, 784, 10), (128, 512, 129), (3, 10, 2049),
 ]
-#: the shapes every layout combination of a, b, c is tried on
-GEMM_LAYOUT_SHAPES = [(7, 17, 33), (1, 5, 1)]
+#: the shapes every layout combination of a, b, c is tried on: one through
+#: the packed path, one small enough (m*n*k < 4096) for the direct loop
+GEMM_LAYOUT_SHAPES = [(13, 40, 37), (7, 17, 33)]
 
 LAYOUTS = ["C", "F", "T", "strided", "neg", "negrow"]
 READONLY_LAYOUTS = ["bcast", "bcastcol"]

@@ -49,6 +49,29 @@ def _cores():
 ALL_CORES = max(2, _cores())  # at least 2 so the parallel code paths run
 THREADS = [1, ALL_CORES]
 
+# The GEMM micro-kernel is chosen at run time; FASTDENSE_SIMD (read by the C
+# code on every call) can only lower the level, so every level up to this
+# CPU's is tested here.
+SIMD_LEVELS = ["generic", "avx2", "avx512"]
+
+
+@pytest.fixture(params=SIMD_LEVELS)
+def simd(request, ckernels):
+    """Run the test with the GEMM kernels of one SIMD level (skip if the CPU lacks it)."""
+    have = ckernels.simd_name()
+    if SIMD_LEVELS.index(request.param) > SIMD_LEVELS.index(have):
+        pytest.skip("this CPU runs %s at most" % have)
+    old = os.environ.get("FASTDENSE_SIMD")
+    os.environ["FASTDENSE_SIMD"] = request.param
+    try:
+        assert ckernels.simd_name() == request.param
+        yield request.param
+    finally:
+        if old is None:
+            del os.environ["FASTDENSE_SIMD"]
+        else:
+            os.environ["FASTDENSE_SIMD"] = old
+
 # ---------------------------------------------------------------------------
 # building blocks
 # ---------------------------------------------------------------------------
@@ -727,14 +750,14 @@ def run_gemm(ck, ref, shape, lays, variant, nthreads, seed=0, nonfinite=0.0):
 
 @pytest.mark.parametrize("nthreads", THREADS)
 @pytest.mark.parametrize("shape", GEMM_SHAPES, ids=str)
-def test_sgemm_shapes(ckernels, reference, shape, nthreads):
+def test_sgemm_shapes(ckernels, simd, reference, shape, nthreads):
     run_gemm(ckernels, reference, shape, ("C", "C", "C", "C"), "plain", nthreads)
 
 
 @pytest.mark.parametrize("variant", list(GEMM_VARIANTS))
 @pytest.mark.parametrize("shape", [(0, 3, 4), (3, 0, 4), (4, 3, 0), (1, 1, 1), (7, 17, 33),
                                    (13, 257, 31), (145, 40, 35)], ids=str)
-def test_sgemm_variants(ckernels, reference, shape, variant):
+def test_sgemm_variants(ckernels, simd, reference, shape, variant):
     run_gemm(ckernels, reference, shape, ("C", "C", "C", "C"), variant, ALL_CORES, seed=4)
 
 
@@ -742,22 +765,23 @@ def test_sgemm_variants(ckernels, reference, shape, variant):
 @pytest.mark.parametrize("lb", LAYOUTS + ["bcast"])
 @pytest.mark.parametrize("la", LAYOUTS + ["bcastcol"])
 @pytest.mark.parametrize("shape", GEMM_LAYOUT_SHAPES, ids=str)
-def test_sgemm_layouts(ckernels, reference, shape, la, lb, lc):
+def test_sgemm_layouts(ckernels, simd, reference, shape, la, lb, lc):
     run_gemm(ckernels, reference, shape, (la, lb, lc, "C"), "plain", ALL_CORES, seed=5)
 
 
 @pytest.mark.parametrize("lays", [("F", "T", "strided", "neg"), ("neg", "strided", "F", "strided"),
-                                  ("strided", "neg", "neg", "C"), ("T", "F", "T", "neg")],
+                                  ("strided", "neg", "neg", "C"), ("T", "F", "T", "neg"),
+                                  ("bcastcol", "bcast", "F", "C")],
                          ids=str)
 @pytest.mark.parametrize("variant", ["beta_bias_relu", "a_rows_cols_bias"])
-@pytest.mark.parametrize("shape", [(7, 17, 33), (145, 257, 33)], ids=str)
-def test_sgemm_layouts_with_epilogue(ckernels, reference, shape, variant, lays):
+@pytest.mark.parametrize("shape", [(7, 17, 33), (145, 257, 33), (25, 400, 65)], ids=str)
+def test_sgemm_layouts_with_epilogue(ckernels, simd, reference, shape, variant, lays):
     run_gemm(ckernels, reference, shape, lays, variant, ALL_CORES, seed=6)
 
 
 @pytest.mark.parametrize("variant", ["plain", "alpha_beta", "bias_relu", "a_rows_cols_bias"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 9), (33, 40, 47)], ids=str)
-def test_sgemm_nonfinite(ckernels, reference, shape, variant):
+def test_sgemm_nonfinite(ckernels, simd, reference, shape, variant):
     run_gemm(ckernels, reference, shape, ("C", "F", "C", "C"), variant, ALL_CORES,
              seed=7, nonfinite=0.05)
 
@@ -939,3 +963,17 @@ def test_sgemm_strided_index_arrays(ckernels, reference, which):
     ckernels.sgemm(a, b, c_c, **{which: idx})
     reference.sgemm(a, b, c_r, **{which: idx})
     assert np.allclose(c_c, c_r, rtol=1e-5, atol=1e-5), which
+
+
+@pytest.mark.parametrize("nthreads", [3, 5, 8])
+@pytest.mark.parametrize("shape", [(150, 300, 70), (128, 784, 10), (289, 40, 40),
+                                   (128, 512, 129), (12, 2000, 64)], ids=str)
+def test_sgemm_odd_thread_counts(ckernels, reference, shape, nthreads):
+    """Thread grids that do not divide the tiles evenly (more threads than cores is fine)."""
+    run_gemm(ckernels, reference, shape, ("T", "C", "C", "C"), "beta_bias_relu", nthreads, seed=12)
+
+
+@pytest.mark.parametrize("nthreads", [3, 5])
+@pytest.mark.parametrize("name", KERNEL_NAMES)
+def test_kernel_odd_thread_counts(ckernels, reference, name, nthreads):
+    run_kernel(ckernels, reference, name, (203, 307), "C", nthreads, seed=13)
