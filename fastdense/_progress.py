@@ -46,7 +46,7 @@ class Progbar:
         self.interval = interval
         self._stream = stream
         self._start = time.perf_counter()
-        self._last_update = 0.0
+        self._last_update = float("-inf")   # the first update always draws
         self._total_width = 0
         self._dynamic = _is_dynamic(self.stream)
 
