@@ -269,6 +269,45 @@ static void fd_pack_panel(int level, int nvec, fd_index nreal, fd_index kc,
     }
 }
 
+/*
+ * A whole block: ceil(nv / nvec) panels of nvec (the last one zero padded),
+ * panel q at dst + q*nvec*kc.  When the vectors are contiguous (A in
+ * Fortran order, B in C order) the copy runs along p on the outside, so each
+ * p reads one contiguous run of nv floats instead of nv/nvec short pieces
+ * scattered over as many pages.
+ */
+static void fd_pack_block(int level, int nvec, fd_index nv, fd_index kc,
+                          const float *base, fd_index vs,
+                          const int64_t *vidx, fd_index v0, fd_index ps,
+                          const int64_t *pidx, fd_index p0,
+                          float *restrict dst)
+{
+    const fd_index npan = (nv + nvec - 1) / nvec;
+    fd_index q, p, v;
+    if (vidx == NULL && vs == 1) {
+        for (p = 0; p < kc; p++) {
+            const fd_index pp = pidx ? (fd_index)pidx[p0 + p] : p0 + p;
+            const float *src = base + v0 + pp * ps;
+            for (q = 0; q < npan; q++) {
+                const fd_index nr = nv - q * nvec < nvec ? nv - q * nvec
+                                                          : nvec;
+                const float *s = src + q * nvec;
+                float *d = dst + q * nvec * kc + p * nvec;
+                for (v = 0; v < nr; v++)
+                    d[v] = s[v];
+                for (; v < nvec; v++)
+                    d[v] = 0.0f;
+            }
+        }
+        return;
+    }
+    for (q = 0; q < npan; q++) {
+        const fd_index nr = nv - q * nvec < nvec ? nv - q * nvec : nvec;
+        fd_pack_panel(level, nvec, nr, kc, base, vs, vidx, v0 + q * nvec, ps,
+                      pidx, p0, dst + q * nvec * kc);
+    }
+}
+
 /* ---- epilogue helpers ---------------------------------------------------- */
 
 /* C[0:mr, 0:nr] = alpha*T + beta*C (+bias)(relu), T row-major with ld ldt.
@@ -399,19 +438,14 @@ static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
             const float beta = pc == 0 ? J->beta : 1.0f;
             const int relu = last && J->relu;
 
-            for (jr = 0; jr < n_jr; jr++)
-                fd_pack_panel(level, NR, fd_min(NR, nc - jr * NR), kc,
-                              J->B.base, J->B.vs, J->B.vidx, jc + jr * NR,
-                              J->B.ps, J->B.pidx, pc, bpack + jr * NR * kc);
+            fd_pack_block(level, NR, nc, kc, J->B.base, J->B.vs, J->B.vidx,
+                          jc, J->B.ps, J->B.pidx, pc, bpack);
 
             for (ic = r0; ic < r1; ic += J->mcb) {
                 const fd_index mc = fd_min(J->mcb, r1 - ic);
                 const fd_index n_ir = fd_cdiv(mc, MR);
-                for (ir = 0; ir < n_ir; ir++)
-                    fd_pack_panel(level, MR, fd_min(MR, mc - ir * MR), kc,
-                                  J->A.base, J->A.vs, J->A.vidx, ic + ir * MR,
-                                  J->A.ps, J->A.pidx, pc,
-                                  apack + ir * MR * kc);
+                fd_pack_block(level, MR, mc, kc, J->A.base, J->A.vs,
+                              J->A.vidx, ic, J->A.ps, J->A.pidx, pc, apack);
 
                 for (jr = 0; jr < n_jr; jr++) {
                     const fd_index nr = fd_min(NR, nc - jr * NR);

@@ -27,6 +27,18 @@ def _es(x, ax):
     return x.strides[ax] // x.itemsize
 
 
+def sgemm_args(a, b, c, alpha=1.0, beta=0.0, bias=None, relu=False,
+               nthreads=1, a_rows=None, a_cols=None):
+    """The argument tuple of fd_sgemm, for timing loops without wrapper cost."""
+    m = c.shape[0] if a_rows is None else len(a_rows)
+    k, n = b.shape
+    ptr = lambda x: None if x is None else x.ctypes.data
+    return (m, n, k, alpha, ptr(a), _es(a, 0), _es(a, 1), ptr(a_rows),
+            ptr(a_cols), ptr(b), _es(b, 0), _es(b, 1), beta, ptr(c),
+            _es(c, 0), _es(c, 1), ptr(bias),
+            0 if bias is None else _es(bias, 0), int(relu), nthreads)
+
+
 def sgemm(a, b, c, alpha=1.0, beta=0.0, bias=None, relu=False, nthreads=1,
           a_rows=None, a_cols=None):
     """c = alpha * A @ b + beta * c (+bias)(relu); A = a[a_rows][:, a_cols]."""
