@@ -29,7 +29,8 @@ from fastdense import ops  # noqa: E402
 hyp_settings = settings(suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
 # ---------------------------------------------------------------------------
 # the NumPy side
@@ -186,8 +187,8 @@ def assert_like_numpy(make, np_fn, ops_fn, tol=tol_exact, what="", relax=None):
     if exc_o is not None:
         raise AssertionError("%s: NumPy returns, ops raises %s: %s"
                              % (what, type(exc_o).__name__, exc_o)) from exc_o
-    # the result
-    assert isinstance(got, np.ndarray) == isinstance(want, np.ndarray), \
+    # the result: the same type (ndarray, NumPy scalar, np.matrix...)
+    assert type(got) is type(want), \
         "%s: ops returned %s, NumPy %s" % (what, type(got).__name__, type(want).__name__)
     got_a, want_a = _as_cmp(got), _as_cmp(want)
     assert got_a.shape == want_a.shape, "%s: shape %s != NumPy's %s" % (what, got_a.shape, want_a.shape)
@@ -245,6 +246,42 @@ def rnd(shape, dtype=F32, lay="C", seed=0, scale=1.0):
     return layout(v, lay) if v.ndim in (1, 2) else v
 
 
+def unaligned(shape, seed=0):
+    """A float32 array whose data pointer is not 4-byte aligned."""
+    vals = rnd(shape, seed=seed)
+    buf = np.zeros(vals.nbytes + 1, np.uint8)
+    arr = np.ndarray(shape, F32, buffer=buf, offset=1)
+    arr[...] = vals
+    assert not arr.flags.aligned
+    return arr
+
+
+def odd_stride(shape, seed=0):
+    """A float32 view with a byte stride that is not a multiple of 4."""
+    rec = np.zeros(shape, dtype=[("a", "<f4"), ("b", "u1")])
+    rec["a"] = rnd(shape, seed=seed)
+    return rec["a"]
+
+
+def exotic(kind, shape, seed=0):
+    if kind == "big-endian":
+        return rnd(shape, seed=seed).astype(">f4")
+    if kind == "unaligned":
+        return unaligned(shape, seed)
+    if kind == "odd stride":
+        return odd_stride(shape, seed)
+    if kind == "matrix":
+        return np.asmatrix(rnd(shape, seed=seed))
+    if kind == "readonly":
+        a = rnd(shape, seed=seed)
+        a.flags.writeable = False
+        return a
+    raise ValueError(kind)
+
+
+EXOTIC = ["big-endian", "unaligned", "odd stride", "matrix", "readonly"]
+
+
 def with_specials(a):
     a = np.array(a, copy=True)
     flat = a.reshape(-1)
@@ -281,6 +318,8 @@ DOT_CASES = {
     "nan/inf": lambda: (with_specials(rnd((6, 5))), rnd((5, 4), seed=1)),
     "bad shapes": lambda: (rnd((5, 7)), rnd((6, 3))),
     "bad 1d": lambda: (rnd(5), rnd(6)),
+    **{"exotic " + k: (lambda k=k: (exotic(k, (5, 7)), exotic(k, (7, 3), seed=1))) for k in EXOTIC},
+    **{"f32 @ exotic " + k: (lambda k=k: (rnd((5, 7)), exotic(k, (7, 3), seed=1))) for k in EXOTIC},
     "bad 2d.1d": lambda: (rnd((3, 5)), rnd(6)),
 }
 
@@ -350,6 +389,8 @@ ADD_CASES = {
     "inf - inf": lambda: (np.array([np.inf, -np.inf, 1], F32), np.array([-np.inf, np.inf, np.inf], F32)),
     "overflow": lambda: (np.full(4, 3e38, F32), np.full(4, 3e38, F32)),
     "bad shapes": lambda: (rnd((3, 4)), rnd((3, 5))),
+    **{"exotic " + k: (lambda k=k: (exotic(k, (5, 7)), exotic(k, (5, 7), seed=1))) for k in EXOTIC},
+    **{"f32 + exotic " + k: (lambda k=k: (rnd((5, 7)), exotic(k, (1, 7), seed=1))) for k in EXOTIC},
 }
 
 
@@ -418,6 +459,7 @@ RELU_CASES = {
     "nan/inf": lambda: with_specials(rnd((7, 9))),
     "signed zero": lambda: np.array([-0.0, 0.0, -1e-45], F32),
     "bcast view": lambda: np.broadcast_to(rnd(9), (6, 9)),
+    **{"exotic " + k: (lambda k=k: exotic(k, (5, 7))) for k in EXOTIC},
 }
 
 
@@ -478,6 +520,7 @@ SOFTMAX_CASES = {
     "nan/inf": lambda: (with_specials(rnd((7, 9))), {}),
     "bad axis": lambda: (rnd((3, 4)), {"axis": 2}),
     "float axis": lambda: (rnd((3, 4)), {"axis": 1.0}),
+    **{"exotic " + k: (lambda k=k: (exotic(k, (5, 7)), {})) for k in EXOTIC if k != "matrix"},
 }
 
 
@@ -784,7 +827,7 @@ def test_adam_update(any_backend, shape, lay, t):
 
 FLOAT_DTYPES = [np.float32, np.float32, np.float32, np.float64]
 ALL_DTYPES = FLOAT_DTYPES + [np.float16, np.int32, np.int64]
-VIEWS = ["C", "F", "T", "neg", "step", "offset", "negstep"]
+VIEWS = ["C", "F", "T", "neg", "step", "offset", "negstep", "unaligned"]
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0]
 
 
@@ -817,6 +860,11 @@ def _view(base_values, view):
         sl = (slice(None, None, step),) * nd
         buf[sl] = v
         return buf[sl]
+    if view == "unaligned":
+        buf = np.zeros(v.nbytes + 1, np.uint8)
+        out = np.ndarray(v.shape, v.dtype, buffer=buf, offset=1)
+        out[...] = v
+        return out
     if view == "offset":
         buf = np.zeros(tuple(s + 1 for s in v.shape), v.dtype)
         sl = (slice(1, None),) * nd
@@ -866,6 +914,11 @@ def _fixed(args, kwargs):
         def clone(v):
             if not isinstance(v, np.ndarray):
                 return v
+            if v.size == 0:   # nothing to alias; keep the layout flags roughly
+                c = np.empty(v.shape, v.dtype, order="F" if v.flags.f_contiguous and
+                             not v.flags.c_contiguous else "C")
+                c.flags.writeable = v.flags.writeable
+                return c
             root = v
             while isinstance(root.base, np.ndarray):
                 root = root.base
