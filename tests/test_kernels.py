@@ -977,3 +977,59 @@ def test_sgemm_odd_thread_counts(ckernels, reference, shape, nthreads):
 @pytest.mark.parametrize("name", KERNEL_NAMES)
 def test_kernel_odd_thread_counts(ckernels, reference, name, nthreads):
     run_kernel(ckernels, reference, name, (203, 307), "C", nthreads, seed=13)
+
+
+# ---------------------------------------------------------------------------
+# tests: odd nthreads values, reference counts
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nthreads", [0, -1, 1000])
+@pytest.mark.parametrize("name", ["add_f32", "softmax_f32", "bias_grad_f32", "adam_update_f32"])
+def test_nonpositive_or_huge_nthreads(ckernels, reference, name, nthreads):
+    """Not part of the contract, but must not crash: a ValueError, or the right answer."""
+    try:
+        run_kernel(ckernels, reference, name, (200, 300), "C", nthreads, seed=14)
+    except ValueError:
+        pass
+
+
+def test_sgemm_nonpositive_nthreads(ckernels, reference):
+    for nthreads in (0, -3):
+        try:
+            run_gemm(ckernels, reference, (150, 300, 70), ("C",) * 4, "plain", nthreads)
+        except ValueError:
+            pass
+
+
+@pytest.mark.parametrize("name", ["sgemm"] + KERNEL_NAMES)
+def test_reference_counts_unchanged(ckernels, name):
+    """No reference leaks (or over-releases) of the arguments or the results."""
+    if name == "sgemm":
+        case = build_gemm((9, 17, 33), ("C", "F", "C", "C"), "a_rows_cols_bias",
+                          np.random.default_rng(15))
+        fn = ckernels.sgemm
+    else:
+        case = KERNELS[name].build((9, 17), Plan("mixed"), np.random.default_rng(15), 0.0)
+        fn = getattr(ckernels, KERNELS[name].func)
+    objs = [v for v in list(case.args.values()) + list(case.kwargs.values())
+            if isinstance(v, np.ndarray)]
+    with np.errstate(all="ignore"):
+        case.call(fn, 1)  # warm-up (caches, interned objects)
+        before = [sys.getrefcount(o) for o in objs]
+        for _ in range(200):
+            ret = case.call(fn, 1)
+        del ret
+    after = [sys.getrefcount(o) for o in objs]
+    assert after == before, "%s: reference counts %s -> %s" % (name, before, after)
+
+
+def test_bad_calls_do_not_leak_references(ckernels):
+    x = np.ones((3, 4), np.float32)
+    bad = np.ones((3, 5), np.float32)
+    before = sys.getrefcount(x), sys.getrefcount(bad)
+    for _ in range(200):
+        with pytest.raises(ValueError):
+            ckernels.add_f32(x, bad, x)
+        with pytest.raises(ValueError):
+            ckernels.sgemm(x, bad, x)
+    assert (sys.getrefcount(x), sys.getrefcount(bad)) == before

@@ -1151,3 +1151,41 @@ def test_hyp_adam_update(any_backend, data):
     assert_within(v, v1, (8 * e + cv) * vmag + tiny, "v")
     assert_within(p, p1, pbound, "param")
     assert np.array_equal(g, g_before, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------
+# reference counts: the drop-ins keep no references to their arguments
+# ---------------------------------------------------------------------------
+
+def _ref_calls():
+    a, b, x = rnd((9, 17)), rnd((17, 5), seed=1), rnd((9, 17), seed=2)
+    out = np.empty((9, 5), F32)
+    bias, o2 = rnd(17, seed=3), np.empty((9, 17), F32)
+    p, g, acc, m, v = (rnd((9, 17), seed=s) for s in range(4, 9))
+    acc, v = np.abs(acc), np.abs(v)
+    labels = np.arange(9) % 17
+    return [
+        (ops.dot, (a, b), {"out": out}),
+        (ops.add, (x, bias), {"out": o2}),
+        (ops.relu, (x,), {"out": o2}),
+        (ops.softmax, (x,), {"out": o2}),
+        (ops.relu_backward, (x, a), {"out": o2}),
+        (ops.bias_grad, (x,), {}),
+        (ops.softmax_cross_entropy, (x, labels), {}),
+        (ops.rmsprop_update, (p, g, acc), {}),
+        (ops.sgd_update, (p, g, m), {"momentum": 0.9}),
+        (ops.adam_update, (p, g, m, v, 3), {}),
+    ]
+
+
+@pytest.mark.parametrize("i", range(10))
+def test_reference_counts_unchanged(any_backend, i):
+    import sys
+    fn, args, kwargs = _ref_calls()[i]
+    objs = [o for o in list(args) + list(kwargs.values()) if isinstance(o, np.ndarray)]
+    fn(*args, **kwargs)
+    before = [sys.getrefcount(o) for o in objs]
+    for _ in range(200):
+        res = fn(*args, **kwargs)
+    del res
+    assert [sys.getrefcount(o) for o in objs] == before, fn.__name__
