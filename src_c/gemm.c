@@ -59,6 +59,17 @@
 
 #include "gemm_internal.h"
 
+/* Block sizes (overridable with -D for tuning experiments). */
+#ifndef FD_GEMM_AVX512_MC
+#define FD_GEMM_AVX512_MC 144
+#endif
+#ifndef FD_GEMM_AVX512_KC
+#define FD_GEMM_AVX512_KC 384
+#endif
+#ifndef FD_GEMM_AVX512_NC
+#define FD_GEMM_AVX512_NC 4080
+#endif
+
 /* Direct (unpacked) path below this m*n*k. */
 #define FD_GEMM_SMALL_MNK 4096.0
 /* Roughly the flops one more thread must get to pay for waking it. */
@@ -149,11 +160,11 @@ static fd_gemm_kernel fd_gemm_select(int level)
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
     if (level >= 2) {
         kk.ukr = fd_sgemm_ukr_avx512_12x32;
-        kk.mr = FD_GEMM_AVX512_MR;
+        kk.mr = 12;
         kk.nr = FD_GEMM_AVX512_NR;
-        kk.mc = 144;
-        kk.kc = 384;
-        kk.nc = 4080;
+        kk.mc = FD_GEMM_AVX512_MC;
+        kk.kc = FD_GEMM_AVX512_KC;
+        kk.nc = FD_GEMM_AVX512_NC;
         kk.level = 2;
         return kk;
     }
@@ -580,6 +591,17 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     if (rs_c != 1)
         area2 *= 1.25;
     transpose = area2 < area1;
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+    if (J.kk.level == 2) {
+        /* 8x32 when it pads fewer rows than 12x32 (m = 128: 128 vs 132) */
+        const fd_index mm = transpose ? n : m;
+        if (fd_cdiv(mm, 8) * 8 < fd_cdiv(mm, 12) * 12) {
+            J.kk.ukr = fd_sgemm_ukr_avx512_8x32;
+            J.kk.mr = 8;
+            J.kk.mc = FD_GEMM_AVX512_MC / 8 * 8;
+        }
+    }
+#endif
     if (!transpose) {
         J.m = m;
         J.n = n;

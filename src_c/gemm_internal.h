@@ -49,15 +49,20 @@ void fd_pack_t4_avx2(fd_index np8, const float *const *rows,
                      float *restrict dst, fd_index ld);
 #endif
 
-/* AVX-512F kernel (gemm_avx512.c), built with -mavx512f -mavx512vl
- * -mavx512dq -mfma. */
-#define FD_GEMM_AVX512_MR 12
+/* AVX-512F kernels (gemm_avx512.c), built with -mavx512f -mavx512vl
+ * -mavx512dq -mfma: 8x32 when m is a multiple of 8 (128, 784, 10000: no
+ * padded rows), 12x32 otherwise (e.g. the 10 rows of a transposed n = 10
+ * product); full tiles run at the same speed. */
 #define FD_GEMM_AVX512_NR 32
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
 void fd_sgemm_ukr_avx512_12x32(fd_index kc, const float *restrict a,
                                const float *restrict b, float *restrict c,
                                fd_index ldc, float alpha, float beta,
                                const float *restrict bias, int relu);
+void fd_sgemm_ukr_avx512_8x32(fd_index kc, const float *restrict a,
+                              const float *restrict b, float *restrict c,
+                              fd_index ldc, float alpha, float beta,
+                              const float *restrict bias, int relu);
 #endif
 
 #endif /* FASTDENSE_GEMM_INTERNAL_H */
