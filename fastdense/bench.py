@@ -214,6 +214,13 @@ class _Threads:
         return False
 
 
+def _load1():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _have_threadpoolctl():
     return importlib.util.find_spec("threadpoolctl") is not None
 
@@ -443,6 +450,8 @@ def run_kernels(cases, threads, repeats, min_time, settle, peak, log):
         rec = {"kernel": case.kernel, "shape": case.shape, "layout": case.layout,
                "role": case.role, "name": case.name, "threads": threads,
                "fastdense_s": fd, "numpy_s": nps, "ratio": nps / fd,
+               "fastdense_min_s": min(s["fastdense"]), "numpy_min_s": min(s["numpy"]),
+               "ratio_of_mins": min(s["numpy"]) / min(s["fastdense"]),
                "repeats": repeats, "samples": s}
         if case.flops:
             rec["fastdense_gflops"] = case.flops / fd / 1e9
@@ -733,8 +742,9 @@ def format_report(res):
     pools = blas.get("threadpools")
     layer = ""
     if isinstance(pools, list):
-        layer = ", ".join("%s %s (%s, %s)" % (p.get("internal_api"), p.get("version"),
-                                               p.get("threading_layer"), p.get("architecture"))
+        layer = ", ".join(" ".join(str(p[k]) for k in ("internal_api", "version") if p.get(k))
+                          + "".join(" (%s)" % p[k] for k in ("threading_layer", "architecture")
+                                    if p.get(k))
                           for p in pools)
     lines.append("fastdense bench  %s" % res["created"])
     lines.append("machine: %s, %s usable cores, SIMD %s, OpenMP %s, fastdense %s, NumPy %s, "
@@ -745,10 +755,17 @@ def format_report(res):
     if m.get("env"):
         lines.append("environment: " + " ".join("%s=%s" % kv for kv in m["env"].items()))
     if m.get("loadavg_at_start"):
-        lines.append("load average at start: %.2f (%d cores)%s" % (
-            m["loadavg_at_start"][0], m["usable_cores"],
-            "  -- BUSY MACHINE: other processes share the cores, timings are noisy"
-            if m["loadavg_at_start"][0] > 0.5 * m["usable_cores"] else ""))
+        end = m.get("loadavg_at_end")
+        busy = max(m["loadavg_at_start"][0], end[0] if end else 0) > 0.5 * m["usable_cores"]
+        lines.append("load average (1 min) at start %.2f%s, %d cores%s" % (
+            m["loadavg_at_start"][0], (", at end %.2f" % end[0]) if end else "",
+            m["usable_cores"],
+            "  -- BUSY MACHINE: other processes shared the cores, timings are noisy"
+            if busy else ""))
+    loads = [l for l in res.get("loadavg", []) if l.get("load1") is not None]
+    if loads:
+        lines.append("load average when each thread count started: " + ", ".join(
+            "%d thr: %.2f" % (l["threads"], l["load1"]) for l in loads))
     st = res["settings"]
     lines.append("settings: threads %s, repeats %d, min sample %.3f s, settle %.3f s, sizes %s"
                  % (",".join(map(str, st["threads"])), st["repeats"], st["min_time"],
@@ -785,7 +802,7 @@ def format_report(res):
                          _fmt_time(sp["numpy"]["after_quiet_s"]), sp["numpy"]["slowdown"]))
     for tr in res.get("training", []):
         lines.append("")
-        lines.append("Training, %d thread%s: seconds per epoch (median of %d epochs; %d "
+        lines.append("Training, %d thread%s: seconds per epoch (median of %d epoch(s); %d "
                      "images, batch %d), test accuracy after %d epoch%s" % (
                          tr["threads"], "" if tr["threads"] == 1 else "s",
                          len(next(iter(tr["contenders"].values()))["epoch_times"]),
@@ -864,6 +881,7 @@ def write_chart(res, path):
             ax.barh(ys, [by.get(n, 0) for n in names], height=width,
                     label="%d thread%s" % (t, "" if t == 1 else "s"))
         ax.axvline(1.0, color="k", lw=1)
+        ax.set_xscale("log")
         ax.set_yticks([i + 0.4 - width / 2 for i in range(len(names))])
         ax.set_yticklabels(names, fontsize=7)
         ax.invert_yaxis()
@@ -908,7 +926,12 @@ def build_parser():
     ap = argparse.ArgumentParser(
         prog="fastdense bench",
         description="fastdense against NumPy, kernel by kernel and epoch by epoch, "
-                    "interleaved in one process at equal thread counts.")
+                    "interleaved in one process at equal thread counts.",
+        epilog="Spinning threads: OpenBLAS's and libgomp's workers busy-wait after each "
+               "call; the 'spin' line measures what that costs the other library. To "
+               "change it, use --settle S, or run under OMP_WAIT_POLICY=passive (fastdense's "
+               "OpenMP threads sleep at once) and/or OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's "
+               "workers sleep sooner); the environment in force is printed with the machine.")
     cores = _config._usable_cores()
     ap.add_argument("--threads", type=_parse_threads, default=None,
                     help="thread counts to run at, e.g. 1,2 (default: 1 and all %d usable "
@@ -990,7 +1013,9 @@ def run(args, log=print):
                                                 "(%s: %s)" % (type(exc).__name__, exc))
                 data = None
     cases = kernel_cases(sizes) if (c_ok and not args.no_kernels) else []
+    res["loadavg"] = []
     for n in threads:
+        res["loadavg"].append({"threads": n, "load1": _load1()})
         with _Threads(n):
             if cases:
                 log("kernels at %d thread%s (%d cases)" % (n, "" if n == 1 else "s",
