@@ -2,12 +2,30 @@
 
 >>> import fastdense
 >>> fastdense.backend()          # 'c' when the compiled kernels loaded
+>>> from fastdense import models, layers
 """
+import importlib
+
 __version__ = "0.1.0"
 
 from ._config import (backend, set_backend, use_backend, get_num_threads,
                       set_num_threads, show_config)
 from . import ops
 
+# The Keras-style modules load on first use (fastdense.models, ...), so that
+# `import fastdense` for the drop-in ops stays light.
+_SUBMODULES = ("models", "layers", "optimizers", "losses", "activations",
+               "metrics", "callbacks", "utils", "datasets", "reference")
+
 __all__ = ["__version__", "backend", "set_backend", "use_backend",
-           "get_num_threads", "set_num_threads", "show_config", "ops"]
+           "get_num_threads", "set_num_threads", "show_config", "ops"] + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module 'fastdense' has no attribute %r" % name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))
