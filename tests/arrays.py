@@ -33,8 +33,9 @@ SHAPES_2D = [
     (9, 15), (6, 33), (31, 33), (16, 32), (65, 129), (128, 10),
     (200, 300),
 ]
-#: the few shapes every layout is tried on
-LAYOUT_SHAPES_2D = [(1, 1), (7, 17), (33, 65)]
+#: the few shapes every layout is tried on ((181, 191) is over the OpenMP
+#: threshold, so threaded strided code runs too)
+LAYOUT_SHAPES_2D = [(1, 1), (7, 17), (33, 65), (181, 191)]
 
 #: (m, k, n) for the matrix product: degenerate, tiny (below the direct-loop
 #: threshold m*n*k < 4096 and just above), around the micro-tiles (generic
