@@ -23,14 +23,20 @@
  * propagates as in NumPy.
  *
  * Kernels (chosen at run time by fd_simd_level()):
- *   AVX-512F  12x32  MC 144  KC 384  NC 4080   (gemm_avx512.c)
- *   AVX2+FMA   6x16  MC 144  KC 256  NC 4080   (gemm_avx2.c)
- *   portable   4x8   MC 128  KC 256  NC 2048   (below; plain C)
- * Block sizes, for Zen 5 (L1d 48 KiB, L2 1 MiB per core, L3 32 MiB): the
- * KC x NR B micro-panel should stay in L1 (384*32*4 = 48 KiB is streamed
- * with the A micro-panel; 256 and 512 measured within 2%), the MC x KC
- * A block in L2 (144*384*4 = 216 KiB), the KC x NC B block in L3.  The
- * block counts are balanced (784 = 2 blocks of 392 rather than 384 + 16).
+ *   AVX-512F  8x32 or 12x32  MC 144  KC 800  NC 4080   (gemm_avx512.c)
+ *   AVX2+FMA  6x16           MC 144  KC 256  NC 4080   (gemm_avx2.c)
+ *   portable  4x8            MC 128  KC 256  NC 2048   (below; plain C)
+ * Block sizes, for Zen 5 (L1d 48 KiB, L2 1 MiB per core, L3 32 MiB),
+ * measured on one core with thread CPU time: KC 256, 384 and 512 ran within
+ * noise of each other (~220-235 GFLOP/s at 128x784x512); KC 800, i.e. one K
+ * block for k = 784, gained ~3-6% at 128x784x512 and 10000x784x512 because
+ * C is then written once instead of written, re-read and written again.  The
+ * KC x 32 B micro-panel (784*32*4 = 98 KiB) then streams from L2 rather than
+ * sitting in L1 -- at 128 bytes per 8 cycles that is well within Zen 5's L2
+ * bandwidth -- and the MC x KC A block (144*784*4 = 441 KiB) plus the B
+ * micro-panel fit the 1 MiB L2; the KC x NC B block lives in L3.  (Zen 3
+ * BLIS's MC 144 / KC 256 assume a 512 KiB L2.)  The block counts are
+ * balanced (k = 1000 gives 2 blocks of 504, not 800 + 200).
  *
  * Threads (OpenMP, static): one parallel region per call.  All threads
  * pack the B block and the A block cooperatively into shared buffers
@@ -64,7 +70,7 @@
 #define FD_GEMM_AVX512_MC 144
 #endif
 #ifndef FD_GEMM_AVX512_KC
-#define FD_GEMM_AVX512_KC 384
+#define FD_GEMM_AVX512_KC 800
 #endif
 #ifndef FD_GEMM_AVX512_NC
 #define FD_GEMM_AVX512_NC 4080
