@@ -418,9 +418,11 @@ def softmax_cross_entropy(logits, target):
         loss = -terms.sum() / m
         return float(loss), ((np.exp(log_p) - y) / m).astype(dtype, copy=False)
     grad = np.empty((m, n), _F32)
-    logits = logits if _is_f32(logits) else np.ascontiguousarray(logits)
+    # misaligned or oddly strided float32 (np.frombuffer views...) is copied:
+    # the C kernels read whole, aligned floats
+    logits = logits if _is_f32(logits) else np.require(logits, _F32, ["C", "A"])
     if not sparse and not _is_f32(target):
-        target = np.ascontiguousarray(target)
+        target = np.require(target, _F32, ["C", "A"])
     loss_sum, _ = K.softmax_xent_f32(logits, target, None, grad, 1.0 / m,
                                      nthreads=_config.get_num_threads())
     return loss_sum / m, grad
