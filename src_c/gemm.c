@@ -38,14 +38,21 @@
  * BLIS's MC 144 / KC 256 assume a 512 KiB L2.)  The block counts are
  * balanced (k = 1000 gives 2 blocks of 504, not 800 + 200).
  *
- * Threads (OpenMP, static): one parallel region per call.  All threads
- * pack the B block and the A block cooperatively into shared buffers
- * (panel ranges split evenly; a barrier after packing and after use), then
- * the MR x NR tiles of the block are split on a 2-D grid of jr_ways x
- * ir_ways threads, chosen to minimise the tiles on the critical path: at
- * m = 128, n = 512 each thread takes half of the columns (jr split); at
- * n = 10 the rows are split instead.  Tiny problems run on one thread, and
- * tiny m*n*k skip packing altogether (direct triple loop).
+ * Orientation: when n is narrow against the 32-wide tile (n = 10) or C is
+ * Fortran ordered, the driver computes C^T = B^T A^T instead (10 of 12 rows
+ * of a tile used rather than 10 of 32 columns); the bias then applies per
+ * row in the scalar write-back.
+ *
+ * Threads (OpenMP, static, one parallel region per call, no barriers): each
+ * thread owns a rectangle of whole tiles of C and runs the five loops on it
+ * with its *own* packing buffers.  The jr_ways x ir_ways grid minimises the
+ * busiest thread's tile area plus its packing: at m = 128, n = 512 the two
+ * threads take half of the columns each (each packs all of A, ~4% extra
+ * work, its own half of B); at m = 10000 they split the rows; at n = 10
+ * (transposed: 10 x 128) the columns of C^T.  No shared buffers means no
+ * barriers, so a thread descheduled on a loaded machine delays nobody but
+ * the final join.  Small problems use fewer threads (~300 kflop each), and
+ * m*n*k <= 4096 skips packing altogether (direct triple loop).
  *
  * No global mutable state: the packing buffers are allocated per call
  * (64-byte aligned) and freed before returning; FD_ENOMEM if that fails.
