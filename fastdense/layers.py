@@ -171,6 +171,8 @@ class Dense(Layer):
             raise ValueError("Dense units must be a whole number >= 1, got %r" % (units,))
         if int(units) < 1:
             raise ValueError("Dense units must be >= 1, got %d" % int(units))
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise ValueError("Dense use_bias must be True or False, got %r" % (use_bias,))
         self.activation = _activations.get(activation)
         get_initializer(kernel_initializer)
         get_initializer(bias_initializer)

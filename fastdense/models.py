@@ -713,8 +713,12 @@ def _model_from_arrays(arrays, compile):
     input_dim = config.get("input_dim")
     n_weights = int(config.get("n_weights", 0))
     if input_dim is not None:
+        input_dim = _whole("input_dim", input_dim, 1)
         if not model.built:
-            model._build(int(input_dim))
+            model._build(input_dim)
+        elif model._input_dim() != input_dim:
+            raise ValueError("input_dim %d disagrees with the first layer's input "
+                             "shape (%d,)" % (input_dim, model._input_dim()))
         weights = []
         for i in range(n_weights):
             w = arrays["weight_%d" % i]

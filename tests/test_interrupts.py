@@ -363,12 +363,10 @@ ARRAY_EDITS = {
 
 # Edits that load today although the file no longer agrees with itself
 # (found by this suite; fastdense/models.py, layers.py):
-KNOWN_GAPS = {
-    # input_dim is read only when the layers do not say it themselves: a
-    # wrong or non-numeric value is ignored instead of reported
+CONFIG_GAPS_FIXED = {
+    # once accepted silently, now ValueErrors: kept as their own cases
     "input_dim wrong": lambda c: c.update(input_dim=999),
     "input_dim not a number": lambda c: c.update(input_dim="x"),
-    # Dense(use_bias="maybe") is accepted (any truthy value), from a file too
     "use_bias not a boolean": lambda c: _layer(c, 1).update(use_bias="maybe"),
 }
 
@@ -389,12 +387,10 @@ def test_load_edited_arrays_raises_valueerror(saved, tmp_path, edit):
         models.load_model(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="load_model accepts these nonsense config "
-                   "entries (see KNOWN_GAPS); remove from the list when fixed")
-@pytest.mark.parametrize("edit", sorted(KNOWN_GAPS))
-def test_load_edited_config_known_gaps(saved, tmp_path, edit):
+@pytest.mark.parametrize("edit", sorted(CONFIG_GAPS_FIXED))
+def test_load_config_with_bad_input_dim_or_use_bias(saved, tmp_path, edit):
     path, _ = saved
-    bad = _rewrite(path, tmp_path / "edited.npz", edit_config=KNOWN_GAPS[edit])
+    bad = _rewrite(path, tmp_path / "edited.npz", edit_config=CONFIG_GAPS_FIXED[edit])
     with pytest.raises(ValueError):
         models.load_model(bad)
 
