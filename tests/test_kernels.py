@@ -1041,3 +1041,42 @@ def test_bad_calls_do_not_leak_references(ckernels):
         with pytest.raises(ValueError):
             ckernels.sgemm(x, bad, x)
     assert (sys.getrefcount(x), sys.getrefcount(bad)) == before
+
+
+# ---------------------------------------------------------------------------
+# tests: accuracy on wide rows (no systematic drift in the row sums)
+# ---------------------------------------------------------------------------
+# The worst-case bounds above grow with n; NumPy's expression (pairwise sums)
+# stays within a few ulps on average however wide the row.  A kernel that adds
+# a long row in one float accumulator drifts by O(n) ulps, all in the same
+# direction: the median and mean relative errors catch that.
+
+@pytest.mark.parametrize("shape", [(5, 1000), (16, 3000), (2, 20000)], ids=str)
+def test_softmax_wide_rows_no_drift(ckernels, reference, shape):
+    x = randn(np.random.default_rng(16), shape, 4.0)
+    # the truth from the float32 z = x - max that every kernel computes first
+    # (its rounding, amplified by exp, is the same in all of them)
+    z32 = (x - x.max(axis=1, keepdims=True)).astype(np.float64)
+    p64 = np.exp(z32) / np.exp(z32).sum(axis=1, keepdims=True)
+    for mod in (reference, ckernels):
+        out = np.empty_like(x)
+        mod.softmax_f32(x, out)
+        rel = (out.astype(np.float64) - p64) / p64 / U
+        med, mean = np.median(np.abs(rel)), rel.mean()
+        assert med <= 4 and abs(mean) <= 2, (
+            "%s.softmax_f32 %s: relative error vs float64: median %.1f ulps, mean %+.1f "
+            "ulps (a float32 running sum of the row?)" % (mod.__name__, shape, med, mean))
+
+
+@pytest.mark.parametrize("shape", [(5, 1000), (16, 3000), (2, 20000)], ids=str)
+def test_xent_loss_wide_rows_no_drift(ckernels, reference, shape):
+    x = randn(np.random.default_rng(17), shape, 4.0)
+    labels = np.random.default_rng(18).integers(0, shape[1], shape[0])
+    loss64, _, _, _, _ = xent_truth(x, labels)
+    for mod in (reference, ckernels):
+        loss, _ = mod.softmax_xent_f32(x, labels)
+        # log(sum) with a relative error r in the sum moves each row's loss by r
+        err = abs(loss - loss64) / U
+        assert err <= 4 * (shape[0] + abs(loss64)), (
+            "%s: loss %r vs float64 %r: %.0f ulps of 1 off (bound %.0f)"
+            % (mod.__name__, loss, loss64, err, 4 * (shape[0] + abs(loss64))))
