@@ -474,6 +474,106 @@ KERNELS = {k.name: k for k in [
 ]}
 
 
+GEMM_VARIANTS = {
+    # name: (alpha, beta, bias, relu, gather_rows, gather_cols)
+    "plain": (1.0, 0.0, False, False, False, False),
+    "alpha": (-0.5, 0.0, False, False, False, False),
+    "alpha_beta": (1.5, 0.75, False, False, False, False),
+    "beta1": (1.0, 1.0, False, False, False, False),
+    "bias_relu": (1.0, 0.0, True, True, False, False),
+    "beta_bias_relu": (2.0, -0.5, True, True, False, False),
+    "relu": (1.0, 0.0, False, True, False, False),
+    "a_rows": (1.0, 0.0, False, False, True, False),
+    "a_cols": (1.0, 0.0, False, False, False, True),
+    "a_rows_cols_bias": (1.0, 0.5, True, False, True, True),
+}
+
+
+def exact_matmul64(a, b):
+    """Float64 A @ B with IEEE semantics for inf/NaN (no BLAS shortcuts)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape[1] == 0:
+        return np.zeros((a.shape[0], b.shape[1]))
+    return np.einsum("ik,kj->ij", a, b, optimize=False)
+
+
+def build_gemm(shape, lays, variant, rng, nonfinite=0.0):
+    m, k, n = shape
+    la, lb, lc, lbias = lays
+    alpha, beta, has_bias, relu, rows, cols = GEMM_VARIANTS[variant]
+    ma = m + 3 if rows else m
+    ka = k + 2 if cols else k
+    a = randn(rng, (ma, ka))
+    b = randn(rng, (k, n))
+    c0 = randn(rng, (m, n)) if beta else np.full((m, n), np.nan, np.float32)
+    if nonfinite:
+        inject_nonfinite(a, rng, nonfinite)
+        inject_nonfinite(b, rng, nonfinite)
+        if beta:
+            inject_nonfinite(c0, rng, nonfinite)
+    kwargs = {"alpha": alpha, "beta": beta, "relu": relu}
+    if has_bias:
+        kwargs["bias"] = layout(randn(rng, (n,)), lbias)
+    if rows:
+        kwargs["a_rows"] = rng.integers(0, ma, size=m).astype(np.int64) if ma else \
+            np.zeros(0, np.int64)
+    if cols:
+        kwargs["a_cols"] = rng.permutation(ka)[:k].astype(np.int64)
+    return Case({"a": layout(a, la), "b": layout(b, lb), "c": layout(c0, lc)},
+                ["c"], kwargs)
+
+
+def gemm_truth(case):
+    a = case.orig["a"]
+    if "a_rows" in case.kwargs:
+        a = a[case.orig["a_rows"]]
+    if "a_cols" in case.kwargs:
+        a = a[:, case.orig["a_cols"]]
+    b, c0 = case.orig["b"], case.orig["c"]
+    alpha, beta = case.kwargs["alpha"], case.kwargs["beta"]
+    k = a.shape[1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod = exact_matmul64(a, b)
+        mag = exact_matmul64(np.abs(a), np.abs(b))
+        truth = alpha * prod
+        bound = abs(alpha) * mag
+        if beta:
+            truth = truth + beta * np.asarray(c0, np.float64)
+            bound = bound + abs(beta) * np.abs(np.asarray(c0, np.float64))
+        if "bias" in case.kwargs:
+            bias = np.asarray(case.orig["bias"], np.float64)
+            truth = truth + bias
+            bound = bound + np.abs(bias)
+        if case.kwargs["relu"]:
+            truth = np.where(np.isnan(truth), truth, np.maximum(truth, 0))
+        bound = 2 * (k + 2) * U * bound
+    return truth, bound
+
+
+def build_gemm_2d(variant):
+    """sgemm in the common registry: an (m, n) shape becomes (m, k, n)."""
+    def build(shape, plan, rng, nonfinite):
+        m, n = shape
+        k = min(n + 5, 300)
+        return build_gemm((m, k, n), (plan("in"), plan("in"), plan("out"), plan.vec("in")),
+                          variant, rng, nonfinite)
+    return build
+
+
+def check_gemm(cc, rc, cr, rr, what):
+    assert rc is cc.get("c"), what + ": sgemm does not return c"
+    truth, bound = gemm_truth(cc)
+    assert_within(cr.get("c"), truth, bound, what + " (reference)")
+    assert_within(cc.get("c"), truth, bound, what)
+
+
+for _variant in ("plain", "beta_bias_relu", "a_rows_cols_bias"):
+    _k = Kernel("sgemm[%s]" % _variant, "sgemm", build_gemm_2d(_variant), check_gemm)
+    KERNELS[_k.name] = _k
+KERNEL_NAMES = list(KERNELS)
+
+
 def run_kernel(ck, ref, name, shape, plan_spec, nthreads, seed=0, nonfinite=0.0):
     """Build the same case twice, run C and reference, check everything."""
     kern = KERNELS[name]
@@ -493,9 +593,6 @@ def run_kernel(ck, ref, name, shape, plan_spec, nthreads, seed=0, nonfinite=0.0)
 # ---------------------------------------------------------------------------
 # tests: elementwise / row / optimizer kernels
 # ---------------------------------------------------------------------------
-
-KERNEL_NAMES = list(KERNELS)
-
 
 def _in_domain(shapes):
     return [pytest.param(name, shape, id="%s-%s" % (name, shape))
@@ -654,83 +751,6 @@ def test_output_aliases_input(ckernels, reference, alias, shape, lay):
 # ---------------------------------------------------------------------------
 # tests: sgemm
 # ---------------------------------------------------------------------------
-
-GEMM_VARIANTS = {
-    # name: (alpha, beta, bias, relu, gather_rows, gather_cols)
-    "plain": (1.0, 0.0, False, False, False, False),
-    "alpha": (-0.5, 0.0, False, False, False, False),
-    "alpha_beta": (1.5, 0.75, False, False, False, False),
-    "beta1": (1.0, 1.0, False, False, False, False),
-    "bias_relu": (1.0, 0.0, True, True, False, False),
-    "beta_bias_relu": (2.0, -0.5, True, True, False, False),
-    "relu": (1.0, 0.0, False, True, False, False),
-    "a_rows": (1.0, 0.0, False, False, True, False),
-    "a_cols": (1.0, 0.0, False, False, False, True),
-    "a_rows_cols_bias": (1.0, 0.5, True, False, True, True),
-}
-
-
-def exact_matmul64(a, b):
-    """Float64 A @ B with IEEE semantics for inf/NaN (no BLAS shortcuts)."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    if a.shape[1] == 0:
-        return np.zeros((a.shape[0], b.shape[1]))
-    return np.einsum("ik,kj->ij", a, b, optimize=False)
-
-
-def build_gemm(shape, lays, variant, rng, nonfinite=0.0):
-    m, k, n = shape
-    la, lb, lc, lbias = lays
-    alpha, beta, has_bias, relu, rows, cols = GEMM_VARIANTS[variant]
-    ma = m + 3 if rows else m
-    ka = k + 2 if cols else k
-    a = randn(rng, (ma, ka))
-    b = randn(rng, (k, n))
-    c0 = randn(rng, (m, n)) if beta else np.full((m, n), np.nan, np.float32)
-    if nonfinite:
-        inject_nonfinite(a, rng, nonfinite)
-        inject_nonfinite(b, rng, nonfinite)
-        if beta:
-            inject_nonfinite(c0, rng, nonfinite)
-    kwargs = {"alpha": alpha, "beta": beta, "relu": relu}
-    if has_bias:
-        kwargs["bias"] = layout(randn(rng, (n,)), lbias)
-    if rows:
-        kwargs["a_rows"] = rng.integers(0, ma, size=m).astype(np.int64) if ma else \
-            np.zeros(0, np.int64)
-    if cols:
-        kwargs["a_cols"] = rng.permutation(ka)[:k].astype(np.int64)
-    return Case({"a": layout(a, la), "b": layout(b, lb), "c": layout(c0, lc)},
-                ["c"], kwargs)
-
-
-def gemm_truth(case):
-    a = case.orig["a"]
-    if "a_rows" in case.kwargs:
-        a = a[case.orig["a_rows"]]
-    if "a_cols" in case.kwargs:
-        a = a[:, case.orig["a_cols"]]
-    b, c0 = case.orig["b"], case.orig["c"]
-    alpha, beta = case.kwargs["alpha"], case.kwargs["beta"]
-    k = a.shape[1]
-    with np.errstate(invalid="ignore", over="ignore"):
-        prod = exact_matmul64(a, b)
-        mag = exact_matmul64(np.abs(a), np.abs(b))
-        truth = alpha * prod
-        bound = abs(alpha) * mag
-        if beta:
-            truth = truth + beta * np.asarray(c0, np.float64)
-            bound = bound + abs(beta) * np.abs(np.asarray(c0, np.float64))
-        if "bias" in case.kwargs:
-            bias = np.asarray(case.orig["bias"], np.float64)
-            truth = truth + bias
-            bound = bound + np.abs(bias)
-        if case.kwargs["relu"]:
-            truth = np.where(np.isnan(truth), truth, np.maximum(truth, 0))
-        bound = 2 * (k + 2) * U * bound
-    return truth, bound
-
 
 def run_gemm(ck, ref, shape, lays, variant, nthreads, seed=0, nonfinite=0.0):
     what = "sgemm %s shape(m,k,n)=%s layouts(a,b,c,bias)=%s nthreads=%d" % (
