@@ -1,11 +1,15 @@
 """The C kernels (fastdense._ckernels) against their NumPy twins (fastdense.reference).
 
-One registry, ``KERNELS``, says for every kernel how to build its arguments
-(inputs and preallocated outputs) for a shape, a layout plan and a random
-generator, which arguments it writes, and how close its results must be.  The
-tests below walk the registry over shapes x layouts x thread counts (sampled,
-not the full product: all shapes in C order, all layouts on a few shapes),
-with NaN/inf, in place and aliased outputs, and bad calls.
+One registry, ``KERNELS``, says for every kernel (sgemm variants included:
+an (m, n) shape becomes (m, k, n)) how to build its arguments (inputs and
+preallocated outputs) for a shape, a layout plan and a random generator,
+which arguments it writes, and how close its results must be.  The tests
+below walk the registry over shapes x layouts x thread counts (sampled, not
+the full product: all shapes in C order, all layouts on a few shapes), with
+NaN/inf, in place and aliased outputs, and bad calls (in a subprocess, so a
+crash is a failed test).  sgemm has extra tests of its own: (m, k, n) around
+the blocking parameters under every SIMD level, every a/b/c layout
+combination, the epilogue, gathers and odd thread counts.
 
 Tolerances are error bounds, not guesses (u = 2**-24, the float32 unit
 roundoff); each result is held against the float64 truth computed from the
