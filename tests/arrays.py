@@ -16,9 +16,9 @@ larger) and every *layout* an array can have in NumPy:
 "bcastcol" ``np.broadcast_to(col, (m, n))``: column stride 0 (read-only)
 =========  ==============================================================
 
-Arrays that are views keep their base alive, and the base is filled with a
-sentinel outside the view, so a kernel that writes outside an output view is
-caught by :func:`assert_outside_untouched`.
+Every array lives inside a bigger buffer filled with a sentinel (the gaps of
+strided views, and GUARD elements before and after), so a kernel that writes
+outside an output is caught by :func:`assert_outside_untouched`.
 """
 import numpy as np
 
@@ -64,31 +64,42 @@ SENTINEL = np.float32(-12345.0)
 
 # -- layouts ----------------------------------------------------------------
 
+GUARD = 16  # elements of SENTINEL before and after every buffer (64 bytes)
+
+
+def _guarded(shape, dtype):
+    """A C-contiguous array of ``shape`` inside a bigger SENTINEL-filled buffer,
+    so that writes just before or after it are caught too."""
+    size = int(np.prod(shape))
+    buf = np.full(size + 2 * GUARD, SENTINEL, dtype)
+    return buf[GUARD:GUARD + size].reshape(shape)
+
+
 def _empty_like_layout(shape, layout, dtype):
-    """A writable array of ``shape`` in ``layout`` (the base filled with SENTINEL)."""
+    """A writable array of ``shape`` in ``layout`` (its buffer filled with SENTINEL)."""
     shape = tuple(shape)
     if layout == "C":
-        return np.full(shape, SENTINEL, dtype)
+        return _guarded(shape, dtype)
     if layout == "F":
-        return np.full(shape, SENTINEL, dtype, order="F")
+        return _guarded(shape[::-1], dtype).T
     if len(shape) == 1:
         (n,) = shape
         if layout == "T":
-            return np.full(n, SENTINEL, dtype)
+            return _guarded((n,), dtype)
         if layout == "strided":
-            return np.full(3 * n, SENTINEL, dtype)[::3]
+            return _guarded((3 * n,), dtype)[::3]
         if layout in ("neg", "negrow"):
-            return np.full(n, SENTINEL, dtype)[::-1]
+            return _guarded((n,), dtype)[::-1]
         raise ValueError(layout)
     m, n = shape
     if layout == "T":
-        return np.full((n, m), SENTINEL, dtype).T
+        return _guarded((n, m), dtype).T
     if layout == "strided":
-        return np.full((2 * m, 3 * n), SENTINEL, dtype)[::2, ::3]
+        return _guarded((2 * m, 3 * n), dtype)[::2, ::3]
     if layout == "neg":
-        return np.full((m, n), SENTINEL, dtype)[::-1, ::-1]
+        return _guarded((m, n), dtype)[::-1, ::-1]
     if layout == "negrow":
-        return np.full((m, n), SENTINEL, dtype)[::-1]
+        return _guarded((m, n), dtype)[::-1]
     raise ValueError("unknown layout %r" % (layout,))
 
 
