@@ -49,7 +49,8 @@
     } while (0)
 
 void fd_sgemm_ukr_avx2_6x16(fd_index kc, const float *restrict a,
-                            const float *restrict b, float *restrict c,
+                            const float *restrict b, fd_index ldb,
+                            float *restrict c,
                             fd_index ldc, float alpha, float beta,
                             const float *restrict bias, int relu)
 {
@@ -71,7 +72,7 @@ void fd_sgemm_ukr_avx2_6x16(fd_index kc, const float *restrict a,
         FD_ROW_FMA(4, c40, c41);
         FD_ROW_FMA(5, c50, c51);
         a += 6;
-        b += 16;
+        b += ldb;
     }
 
     {

@@ -39,6 +39,7 @@
 FD_INLINE void fd_ukr_avx512_body(const int mr, fd_index kc,
                                    const float *restrict a,
                                    const float *restrict b,
+                                   fd_index ldb,
                                    float *restrict c, fd_index ldc,
                                    float alpha, float beta,
                                    const float *restrict bias, int relu)
@@ -62,7 +63,7 @@ FD_INLINE void fd_ukr_avx512_body(const int mr, fd_index kc,
             acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
         }
         a += mr;
-        b += 32;
+        b += ldb;
     }
 
     {
@@ -99,17 +100,19 @@ FD_INLINE void fd_ukr_avx512_body(const int mr, fd_index kc,
 }
 
 void fd_sgemm_ukr_avx512_12x32(fd_index kc, const float *restrict a,
-                               const float *restrict b, float *restrict c,
+                               const float *restrict b, fd_index ldb,
+                               float *restrict c,
                                fd_index ldc, float alpha, float beta,
                                const float *restrict bias, int relu)
 {
-    fd_ukr_avx512_body(12, kc, a, b, c, ldc, alpha, beta, bias, relu);
+    fd_ukr_avx512_body(12, kc, a, b, ldb, c, ldc, alpha, beta, bias, relu);
 }
 
 void fd_sgemm_ukr_avx512_8x32(fd_index kc, const float *restrict a,
-                              const float *restrict b, float *restrict c,
+                              const float *restrict b, fd_index ldb,
+                              float *restrict c,
                               fd_index ldc, float alpha, float beta,
                               const float *restrict bias, int relu)
 {
-    fd_ukr_avx512_body(8, kc, a, b, c, ldc, alpha, beta, bias, relu);
+    fd_ukr_avx512_body(8, kc, a, b, ldb, c, ldc, alpha, beta, bias, relu);
 }

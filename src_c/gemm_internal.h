@@ -3,8 +3,9 @@
  * gemm_avx512.c (not part of the public interface).
  *
  * Design: every micro-kernel computes one MR x NR tile of C from a packed A
- * micro-panel (MR x kc, stored column by column: a[p*MR + i]) and a packed B
- * micro-panel (kc x NR, stored row by row: b[p*NR + j]), both zero padded, and
+ * micro-panel (MR x kc, stored column by column: a[p*MR + i]) and a B
+ * micro-panel (kc x NR, row by row: b[p*ldb + j]; ldb = NR when packed and
+ * zero padded, or B's own row stride when its rows are read in place), and
  * applies the whole epilogue while the tile is still in registers:
  *
  *     C = alpha * (A @ B) + beta * C      (C is not read when beta == 0)
@@ -21,7 +22,8 @@
 #include "fastdense.h"
 
 typedef void (*fd_sgemm_ukr_fn)(fd_index kc, const float *restrict a,
-                                const float *restrict b, float *restrict c,
+                                const float *restrict b, fd_index ldb,
+                                float *restrict c,
                                 fd_index ldc, float alpha, float beta,
                                 const float *restrict bias, int relu);
 
@@ -38,7 +40,8 @@ typedef void (*fd_sgemm_ukr_fn)(fd_index kc, const float *restrict a,
 #define FD_GEMM_AVX2_NR 16
 #if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
 void fd_sgemm_ukr_avx2_6x16(fd_index kc, const float *restrict a,
-                            const float *restrict b, float *restrict c,
+                            const float *restrict b, fd_index ldb,
+                            float *restrict c,
                             fd_index ldc, float alpha, float beta,
                             const float *restrict bias, int relu);
 /* Transposing pack helpers: dst[p*ld + i] = rows[i][p] for p < 8*np8 and
@@ -56,11 +59,13 @@ void fd_pack_t4_avx2(fd_index np8, const float *const *rows,
 #define FD_GEMM_AVX512_NR 32
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
 void fd_sgemm_ukr_avx512_12x32(fd_index kc, const float *restrict a,
-                               const float *restrict b, float *restrict c,
+                               const float *restrict b, fd_index ldb,
+                               float *restrict c,
                                fd_index ldc, float alpha, float beta,
                                const float *restrict bias, int relu);
 void fd_sgemm_ukr_avx512_8x32(fd_index kc, const float *restrict a,
-                              const float *restrict b, float *restrict c,
+                              const float *restrict b, fd_index ldb,
+                              float *restrict c,
                               fd_index ldc, float alpha, float beta,
                               const float *restrict bias, int relu);
 #endif
