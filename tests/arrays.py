@@ -12,6 +12,8 @@ larger) and every *layout* an array can have in NumPy:
 "strided"  ``base[::2, ::3]`` of a bigger C array: gaps between elements
 "neg"      ``base[::-1, ::-1]``: negative strides on both axes
 "negrow"   ``base[::-1]``: negative row stride, positive column stride
+"rowpad"   ``base[:, 2:n+2]`` of an (m, n+5) array: contiguous rows, padded,
+           starting 8 bytes into a row (not SIMD-aligned)
 "bcast"    ``np.broadcast_to(row, (m, n))``: row stride 0 (read-only)
 "bcastcol" ``np.broadcast_to(col, (m, n))``: column stride 0 (read-only)
 =========  ==============================================================
@@ -50,12 +52,13 @@ GEMM_SHAPES = [
     (9, 385, 32), (3, 769, 17), (127, 20, 9), (129, 21, 8), (143, 20, 15),
     (144, 33, 16), (145, 257, 33), (289, 40, 40), (200, 50, 1), (64, 300, 3),
     (150, 300, 70), (128, 784, 10), (128, 512, 129), (3, 10, 2049),
+    (1024, 9, 40), (1025, 20, 33), (1100, 64, 16),
 ]
 #: the shapes every layout combination of a, b, c is tried on: one through
 #: the packed path, one small enough (m*n*k < 4096) for the direct loop
 GEMM_LAYOUT_SHAPES = [(13, 40, 37), (7, 17, 33)]
 
-LAYOUTS = ["C", "F", "T", "strided", "neg", "negrow"]
+LAYOUTS = ["C", "F", "T", "strided", "neg", "negrow", "rowpad"]
 READONLY_LAYOUTS = ["bcast", "bcastcol"]
 ALL_LAYOUTS = LAYOUTS + READONLY_LAYOUTS
 
@@ -90,6 +93,8 @@ def _empty_like_layout(shape, layout, dtype):
             return _guarded((3 * n,), dtype)[::3]
         if layout in ("neg", "negrow"):
             return _guarded((n,), dtype)[::-1]
+        if layout == "rowpad":
+            return _guarded((n + 5,), dtype)[2:n + 2]
         raise ValueError(layout)
     m, n = shape
     if layout == "T":
@@ -100,6 +105,8 @@ def _empty_like_layout(shape, layout, dtype):
         return _guarded((m, n), dtype)[::-1, ::-1]
     if layout == "negrow":
         return _guarded((m, n), dtype)[::-1]
+    if layout == "rowpad":
+        return _guarded((m, n + 5), dtype)[:, 2:n + 2]
     raise ValueError("unknown layout %r" % (layout,))
 
 

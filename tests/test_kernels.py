@@ -104,7 +104,7 @@ class Plan:
         """1-D layouts: C, strided or negative."""
         lay = self(role)
         return {"F": "C", "T": "C", "negrow": "neg", "bcast": "strided",
-                "bcastcol": "neg"}.get(lay, lay)
+                "bcastcol": "neg"}.get(lay, lay)  # rowpad: offset 1-D slice
 
     def __repr__(self):
         return self.spec
@@ -785,7 +785,7 @@ def test_sgemm_variants(ckernels, simd, reference, shape, variant):
     run_gemm(ckernels, reference, shape, ("C", "C", "C", "C"), variant, ALL_CORES, seed=4)
 
 
-@pytest.mark.parametrize("lc", ["C", "F", "strided", "neg"])
+@pytest.mark.parametrize("lc", ["C", "F", "strided", "neg", "rowpad"])
 @pytest.mark.parametrize("lb", LAYOUTS + ["bcast"])
 @pytest.mark.parametrize("la", LAYOUTS + ["bcastcol"])
 @pytest.mark.parametrize("shape", GEMM_LAYOUT_SHAPES, ids=str)
