@@ -146,7 +146,10 @@ def extensions():
     except ImportError:
         log("WARNING: Cython is not installed; building the NumPy-only package")
         return []
+    # depends: a changed kernel file relinks the module (the kernels reach
+    # it as extra objects, which setuptools does not track by itself)
     ext = Extension("fastdense._ckernels", ["fastdense/_ckernels.pyx"],
+                    depends=sorted(glob.glob(os.path.join(KERNEL_DIR, "*"))),
                     optional=not os.environ.get("FASTDENSE_REQUIRE_C"))
     return cythonize([ext], compiler_directives={
         "language_level": "3", "boundscheck": False, "wraparound": False,

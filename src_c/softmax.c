@@ -1,9 +1,11 @@
 /*
  * softmax.c -- row softmax, and softmax fused with cross-entropy.
  *
- * One task per row (rows are short: 10 classes in the seed network).  Each
- * row is max-subtracted before exp so that large logits never overflow, and
- * the loss uses log-softmax (x - max - log(sum)) so that it stays finite where
+ * One task per row (rows are short: 10 classes in the seed network).  Row
+ * sums are accumulated in double, so wide rows (thousands of classes) stay
+ * within float32 rounding of NumPy's pairwise sums.  Each row is
+ * max-subtracted before exp so that large logits never overflow, and the loss
+ * uses log-softmax (x - max - log(sum)) so that it stays finite where
  * the probability underflows to 0.  The fused kernel writes probabilities,
  * the gradient (p - y) * scale, the loss and the argmax hits in one visit of
  * the row.  Row losses are added per thread over a fixed contiguous range of
@@ -61,12 +63,13 @@ int fd_softmax_f32(fd_index m, fd_index n,
         const float *xi = x + i * rs_x;
         float *oi = out + i * rs_o;
         const float mx = fd_row_max(n, xi, cs_x);
-        float sum = 0.0f;
+        double acc = 0.0;
         for (fd_index j = 0; j < n; j++) {
             float e = expf(xi[j * cs_x] - mx);
             oi[j * cs_o] = e;
-            sum += e;
+            acc += e;
         }
+        const float sum = (float)acc;
         for (fd_index j = 0; j < n; j++)
             oi[j * cs_o] = oi[j * cs_o] / sum;
     }
@@ -80,10 +83,11 @@ static double fd_xent_row(fd_index n, const float *xi, fd_index cs_x,
                           float scale, int64_t *hit)
 {
     const float mx = fd_row_max(n, xi, cs_x);
-    float sum = 0.0f;
+    double acc = 0.0;
     for (fd_index j = 0; j < n; j++)
-        sum += expf(xi[j * cs_x] - mx);
-    const float lse = logf(sum);
+        acc += expf(xi[j * cs_x] - mx);
+    const float sum = (float)acc;
+    const float lse = (float)log(acc);
     double loss = 0.0;
     for (fd_index j = 0; j < n; j++) {
         const float z = xi[j * cs_x] - mx;
