@@ -11,77 +11,65 @@
  */
 #include "fd_internal.h"
 
+static void fd_add_row(fd_index len, const float *x, fd_index cx,
+                       const float *y, fd_index cy, float *o, fd_index co)
+{
+    if (cx == 1 && cy == 1 && co == 1) {
+        for (fd_index j = 0; j < len; j++)
+            o[j] = x[j] + y[j];
+    } else if (cx == 1 && cy == 0 && co == 1) {   /* row + broadcast scalar */
+        const float v = y[0];
+        for (fd_index j = 0; j < len; j++)
+            o[j] = x[j] + v;
+    } else {
+        for (fd_index j = 0; j < len; j++)
+            o[j * co] = x[j * cx] + y[j * cy];
+    }
+}
+
 int fd_add_f32(fd_index m, fd_index n,
                const float *x, fd_index rs_x, fd_index cs_x,
                const float *y, fd_index rs_y, fd_index cs_y,
                float *out, fd_index rs_o, fd_index cs_o, int nthreads)
 {
-    if (m < 0 || n < 0)
-        return FD_EINVAL;
-    if (m == 0 || n == 0)
-        return FD_OK;
-    if (fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_y, cs_y, m) &&
+    if (m > 0 && fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_y, cs_y, m) &&
         fd_rowmajor(n, rs_o, cs_o, m)) {
         n *= m;
         m = 1;
     }
-    const fd_index per_row = (n + FD_CHUNK - 1) / FD_CHUNK;
-    const fd_index tasks = m * per_row;
-    const int nt = fd_threads_for(m * n, nthreads);
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (fd_index t = 0; t < tasks; t++) {
-        const fd_index i = t / per_row, j0 = (t % per_row) * FD_CHUNK;
-        const fd_index j1 = fd_min(n, j0 + FD_CHUNK);
-        const float *xi = x + i * rs_x, *yi = y + i * rs_y;
-        float *oi = out + i * rs_o;
-        if (cs_x == 1 && cs_y == 1 && cs_o == 1) {
-            for (fd_index j = j0; j < j1; j++)
-                oi[j] = xi[j] + yi[j];
-        } else if (cs_x == 1 && cs_y == 0 && cs_o == 1) {
-            const float v = yi[0];
-            for (fd_index j = j0; j < j1; j++)
-                oi[j] = xi[j] + v;
-        } else {
-            for (fd_index j = j0; j < j1; j++)
-                oi[j * cs_o] = xi[j * cs_x] + yi[j * cs_y];
-        }
-    }
+    FD_FOR_TASKS(m, n, nthreads,
+        fd_add_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
+                   y + i * rs_y + j0 * cs_y, cs_y,
+                   out + i * rs_o + j0 * cs_o, cs_o));
     return FD_OK;
 }
 
+/* x < 0 ? 0 : x keeps NaN (NaN < 0 is false) and -0.0, as np.maximum */
 static inline float fd_relu1(float v) { return v < 0.0f ? 0.0f : v; }
+
+static void fd_relu_row(fd_index len, const float *x, fd_index cx,
+                        float *o, fd_index co)
+{
+    if (cx == 1 && co == 1) {
+        for (fd_index j = 0; j < len; j++)
+            o[j] = fd_relu1(x[j]);
+    } else {
+        for (fd_index j = 0; j < len; j++)
+            o[j * co] = fd_relu1(x[j * cx]);
+    }
+}
 
 int fd_relu_f32(fd_index m, fd_index n,
                 const float *x, fd_index rs_x, fd_index cs_x,
                 float *out, fd_index rs_o, fd_index cs_o, int nthreads)
 {
-    if (m < 0 || n < 0)
-        return FD_EINVAL;
-    if (m == 0 || n == 0)
-        return FD_OK;
-    if (fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_o, cs_o, m)) {
+    if (m > 0 && fd_rowmajor(n, rs_x, cs_x, m) && fd_rowmajor(n, rs_o, cs_o, m)) {
         n *= m;
         m = 1;
     }
-    const fd_index per_row = (n + FD_CHUNK - 1) / FD_CHUNK;
-    const fd_index tasks = m * per_row;
-    const int nt = fd_threads_for(m * n, nthreads);
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (fd_index t = 0; t < tasks; t++) {
-        const fd_index i = t / per_row, j0 = (t % per_row) * FD_CHUNK;
-        const fd_index j1 = fd_min(n, j0 + FD_CHUNK);
-        const float *xi = x + i * rs_x;
-        float *oi = out + i * rs_o;
-        if (cs_x == 1 && cs_o == 1) {
-            for (fd_index j = j0; j < j1; j++)
-                oi[j] = fd_relu1(xi[j]);
-        } else {
-            for (fd_index j = j0; j < j1; j++)
-                oi[j * cs_o] = fd_relu1(xi[j * cs_x]);
-        }
-    }
+    FD_FOR_TASKS(m, n, nthreads,
+        fd_relu_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
+                    out + i * rs_o + j0 * cs_o, cs_o));
     return FD_OK;
 }
 
@@ -123,8 +111,12 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
             const float *gi = grad + i * rs_g, *yi = y + i * rs_y;
             float *oi = out + i * rs_o;
             if (cs_g == 1 && cs_y == 1 && cs_o == 1) {
-                for (fd_index j = j0; j < j1; j++)
-                    oi[j] = yi[j] > 0.0f ? gi[j] : 0.0f;
+                /* both loads unconditional: a select, not a branch on a
+                 * data-dependent (half random) mask */
+                for (fd_index j = j0; j < j1; j++) {
+                    const float g = gi[j], yv = yi[j];
+                    oi[j] = yv > 0.0f ? g : 0.0f;
+                }
                 if (bias_grad && inc_bg == 1)
                     for (fd_index j = j0; j < j1; j++)
                         bias_grad[j] += oi[j];
@@ -133,7 +125,8 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
                         bias_grad[j * inc_bg] += oi[j];
             } else {
                 for (fd_index j = j0; j < j1; j++) {
-                    float v = yi[j * cs_y] > 0.0f ? gi[j * cs_g] : 0.0f;
+                    const float g = gi[j * cs_g], yv = yi[j * cs_y];
+                    const float v = yv > 0.0f ? g : 0.0f;
                     oi[j * cs_o] = v;
                     if (bias_grad)
                         bias_grad[j * inc_bg] += v;

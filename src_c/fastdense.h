@@ -33,9 +33,11 @@ typedef ptrdiff_t fd_index;     /* sizes and element strides */
 #define FD_EINVAL  (-1)          /* bad argument (size < 0, label out of range...) */
 #define FD_ENOMEM  (-2)          /* a workspace could not be allocated */
 
-/* Elementwise work below this many elements runs on one thread: OpenMP's
- * fork/join (~1-5 us) costs more than it saves on small arrays. */
-#define FD_PAR_MIN_ELEMS 32768
+/* Elementwise work below this many elements runs on one thread.  Such a
+ * pass takes microseconds on one core; a parallel region costs 1-5 us of
+ * fork/join when the machine is idle and a whole scheduler time slice
+ * (milliseconds) whenever another process holds one of the cores. */
+#define FD_PAR_MIN_ELEMS 131072
 
 /* ---- runtime configuration (cpu.c) ------------------------------------ */
 

@@ -38,4 +38,27 @@ static inline int fd_rowmajor(fd_index n, fd_index rs, fd_index cs, fd_index m)
 
 static inline fd_index fd_min(fd_index a, fd_index b) { return a < b ? a : b; }
 
+/* Runs CALL once per task of an m x n elementwise kernel, with i (the row)
+ * and [j0, j1) (the columns) in scope; returns FD_EINVAL for negative sizes
+ * and FD_OK at once for empty ones.  Tasks are FD_CHUNK columns of one row,
+ * numbered row-major, statically scheduled. */
+#define FD_FOR_TASKS(m, n, nthreads, CALL)                                    \
+    do {                                                                      \
+        if ((m) < 0 || (n) < 0)                                               \
+            return FD_EINVAL;                                                 \
+        if ((m) == 0 || (n) == 0)                                             \
+            return FD_OK;                                                     \
+        const fd_index fd_per_row_ = ((n) + FD_CHUNK - 1) / FD_CHUNK;         \
+        const fd_index fd_tasks_ = (m) * fd_per_row_;                         \
+        const int fd_nt_ = fd_threads_for((m) * (n), (nthreads));             \
+        (void)fd_nt_;                                                         \
+        _Pragma("omp parallel for num_threads(fd_nt_) schedule(static) if (fd_nt_ > 1)") \
+        for (fd_index t_ = 0; t_ < fd_tasks_; t_++) {                         \
+            const fd_index i = t_ / fd_per_row_;                              \
+            const fd_index j0 = (t_ % fd_per_row_) * FD_CHUNK;                \
+            const fd_index j1 = fd_min((n), j0 + FD_CHUNK);                   \
+            CALL;                                                             \
+        }                                                                     \
+    } while (0)
+
 #endif

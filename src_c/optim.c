@@ -4,32 +4,35 @@
  *
  * The model keeps all its parameters in one flat vector, so one call updates
  * every weight and bias in a single pass over param, grad and the optimizer
- * state.  Work is split into row/column-chunk tasks (fd_internal.h); each
- * element is independent, so results are identical for any thread count.
+ * state.  The matrix is split into row/column-chunk tasks (fd_internal.h);
+ * each task runs one row function, which has a unit-stride loop that the
+ * compiler vectorises (sqrt and division are IEEE-exact in SIMD too, so the
+ * vector and scalar loops give the same bits) and a strided loop for other
+ * layouts.  Elements are independent: any thread count gives the same result.
  */
 #include <math.h>
 #include "fd_internal.h"
 
-/* Loop skeleton shared by the three updates: BODY sees p, g, s1, s2 as
- * pointers to element (i, j) of each operand (s1/s2 unused ones are NULL). */
-#define FD_UPDATE_LOOP(BODY)                                                   \
-    if (m < 0 || n < 0)                                                       \
-        return FD_EINVAL;                                                     \
-    if (m == 0 || n == 0)                                                     \
-        return FD_OK;                                                         \
-    const fd_index per_row = (n + FD_CHUNK - 1) / FD_CHUNK;                   \
-    const fd_index tasks = m * per_row;                                       \
-    const int nt = fd_threads_for(m * n, nthreads);                           \
-    (void)nt;                                                                 \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")  \
-    for (fd_index t = 0; t < tasks; t++) {                                    \
-        const fd_index i = t / per_row, j0 = (t % per_row) * FD_CHUNK;        \
-        const fd_index j1 = fd_min(n, j0 + FD_CHUNK);                         \
-        for (fd_index j = j0; j < j1; j++) {                                  \
-            BODY                                                              \
-        }                                                                     \
-    }                                                                         \
-    return FD_OK;
+static void fd_rmsprop_row(fd_index len, float *p, fd_index cp,
+                           const float *g, fd_index cg, float *a, fd_index ca,
+                           float lr, float rho, float one_minus_rho, float eps)
+{
+    if (cp == 1 && cg == 1 && ca == 1) {
+        for (fd_index j = 0; j < len; j++) {
+            const float gj = g[j];
+            const float acc = rho * a[j] + one_minus_rho * (gj * gj);
+            a[j] = acc;
+            p[j] -= (lr * gj) / (sqrtf(acc) + eps);
+        }
+    } else {
+        for (fd_index j = 0; j < len; j++) {
+            const float gj = g[j * cg];
+            const float acc = rho * a[j * ca] + one_minus_rho * (gj * gj);
+            a[j * ca] = acc;
+            p[j * cp] -= (lr * gj) / (sqrtf(acc) + eps);
+        }
+    }
+}
 
 int fd_rmsprop_update_f32(fd_index m, fd_index n,
                           float *param, fd_index rs_p, fd_index cs_p,
@@ -38,14 +41,35 @@ int fd_rmsprop_update_f32(fd_index m, fd_index n,
                           float lr, float rho, float eps, int nthreads)
 {
     const float one_minus_rho = 1.0f - rho;
-    FD_UPDATE_LOOP(
-        float *p = param + i * rs_p + j * cs_p;
-        float *a = accum + i * rs_a + j * cs_a;
-        const float g = grad[i * rs_g + j * cs_g];
-        const float acc = rho * *a + one_minus_rho * (g * g);
-        *a = acc;
-        *p -= (lr * g) / (sqrtf(acc) + eps);
-    )
+    FD_FOR_TASKS(m, n, nthreads,
+        fd_rmsprop_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+                       grad + i * rs_g + j0 * cs_g, cs_g,
+                       accum + i * rs_a + j0 * cs_a, cs_a,
+                       lr, rho, one_minus_rho, eps));
+    return FD_OK;
+}
+
+static void fd_sgd_row(fd_index len, float *p, fd_index cp,
+                       const float *g, fd_index cg, float *v, fd_index cv,
+                       float lr, float momentum, int nesterov)
+{
+    if (v == NULL) {
+        for (fd_index j = 0; j < len; j++)
+            p[j * cp] -= lr * g[j * cg];
+    } else if (cp == 1 && cg == 1 && cv == 1) {
+        for (fd_index j = 0; j < len; j++) {
+            const float vel = momentum * v[j] - lr * g[j];
+            v[j] = vel;
+            p[j] += nesterov ? momentum * vel - lr * g[j] : vel;
+        }
+    } else {
+        for (fd_index j = 0; j < len; j++) {
+            const float gj = g[j * cg];
+            const float vel = momentum * v[j * cv] - lr * gj;
+            v[j * cv] = vel;
+            p[j * cp] += nesterov ? momentum * vel - lr * gj : vel;
+        }
+    }
 }
 
 int fd_sgd_update_f32(fd_index m, fd_index n,
@@ -56,18 +80,38 @@ int fd_sgd_update_f32(fd_index m, fd_index n,
 {
     if (velocity == NULL && momentum != 0.0f)
         return FD_EINVAL;
-    FD_UPDATE_LOOP(
-        float *p = param + i * rs_p + j * cs_p;
-        const float g = grad[i * rs_g + j * cs_g];
-        if (velocity == NULL) {
-            *p -= lr * g;
-        } else {
-            float *v = velocity + i * rs_v + j * cs_v;
-            const float vel = momentum * *v - lr * g;
-            *v = vel;
-            *p += nesterov ? momentum * vel - lr * g : vel;
+    FD_FOR_TASKS(m, n, nthreads,
+        fd_sgd_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+                   grad + i * rs_g + j0 * cs_g, cs_g,
+                   velocity ? velocity + i * rs_v + j0 * cs_v : NULL, cs_v,
+                   lr, momentum, nesterov));
+    return FD_OK;
+}
+
+static void fd_adam_row(fd_index len, float *p, fd_index cp,
+                        const float *g, fd_index cg, float *m1, fd_index cm,
+                        float *v2, fd_index cv, float lr_t, float beta1,
+                        float beta2, float c1, float c2, float eps)
+{
+    if (cp == 1 && cg == 1 && cm == 1 && cv == 1) {
+        for (fd_index j = 0; j < len; j++) {
+            const float gj = g[j];
+            const float mt = beta1 * m1[j] + c1 * gj;
+            const float vt = beta2 * v2[j] + c2 * (gj * gj);
+            m1[j] = mt;
+            v2[j] = vt;
+            p[j] -= (lr_t * mt) / (sqrtf(vt) + eps);
         }
-    )
+    } else {
+        for (fd_index j = 0; j < len; j++) {
+            const float gj = g[j * cg];
+            const float mt = beta1 * m1[j * cm] + c1 * gj;
+            const float vt = beta2 * v2[j * cv] + c2 * (gj * gj);
+            m1[j * cm] = mt;
+            v2[j * cv] = vt;
+            p[j * cp] -= (lr_t * mt) / (sqrtf(vt) + eps);
+        }
+    }
 }
 
 int fd_adam_update_f32(fd_index m, fd_index n,
@@ -79,15 +123,11 @@ int fd_adam_update_f32(fd_index m, fd_index n,
                        int nthreads)
 {
     const float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
-    FD_UPDATE_LOOP(
-        float *p = param + i * rs_p + j * cs_p;
-        float *mm = m1 + i * rs_m + j * cs_m;
-        float *vv = v2 + i * rs_v + j * cs_v;
-        const float g = grad[i * rs_g + j * cs_g];
-        const float mt = beta1 * *mm + c1 * g;
-        const float vt = beta2 * *vv + c2 * (g * g);
-        *mm = mt;
-        *vv = vt;
-        *p -= (lr_t * mt) / (sqrtf(vt) + eps);
-    )
+    FD_FOR_TASKS(m, n, nthreads,
+        fd_adam_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+                    grad + i * rs_g + j0 * cs_g, cs_g,
+                    m1 + i * rs_m + j0 * cs_m, cs_m,
+                    v2 + i * rs_v + j0 * cs_v, cs_v,
+                    lr_t, beta1, beta2, c1, c2, eps));
+    return FD_OK;
 }
