@@ -98,9 +98,14 @@ def probe_openmp(compiler):
 
 
 class BuildExt(build_ext):
-    """Compiles src_c/*.c with per-file flags, then the Cython module."""
+    """Compiles src_c/*.c with per-file flags, then the Cython module.
 
-    def build_extensions(self):
+    The work happens in build_extension (one extension), where setuptools
+    turns a compile error of an *optional* extension into a warning: a
+    machine without a working compiler still installs the NumPy package.
+    """
+
+    def build_extension(self, ext):
         compiler = self.compiler
         msvc = _is_msvc(compiler)
         omp = probe_openmp(compiler)
@@ -133,13 +138,12 @@ class BuildExt(build_ext):
         objects += compiler.compile(plain, output_dir=self.build_temp,
                                     include_dirs=[KERNEL_DIR], macros=macros,
                                     extra_postargs=base + omp_c + extra)
-        for ext in self.extensions:
-            ext.extra_objects = objects + list(ext.extra_objects or [])
-            ext.include_dirs = [KERNEL_DIR] + list(ext.include_dirs or [])
-            ext.extra_compile_args = list(ext.extra_compile_args or []) + \
-                (["/O2"] if msvc else ["-O2"]) + omp_c + extra
-            ext.extra_link_args = list(ext.extra_link_args or []) + omp_ld + extra
-        super().build_extensions()
+        ext.extra_objects = objects + list(ext.extra_objects or [])
+        ext.include_dirs = [KERNEL_DIR] + list(ext.include_dirs or [])
+        ext.extra_compile_args = list(ext.extra_compile_args or []) + \
+            (["/O2"] if msvc else ["-O2"]) + omp_c + extra
+        ext.extra_link_args = list(ext.extra_link_args or []) + omp_ld + extra
+        super().build_extension(ext)
 
 
 def extensions():
@@ -153,9 +157,12 @@ def extensions():
     ext = Extension("fastdense._ckernels", ["fastdense/_ckernels.pyx"],
                     depends=sorted(glob.glob(os.path.join(KERNEL_DIR, "*"))),
                     optional=not os.environ.get("FASTDENSE_REQUIRE_C"))
-    return cythonize([ext], compiler_directives={
+    exts = cythonize([ext], compiler_directives={
         "language_level": "3", "boundscheck": False, "wraparound": False,
         "initializedcheck": False, "cdivision": True, "embedsignature": True})
+    for e in exts:  # cythonize does not carry `optional` over
+        e.optional = ext.optional
+    return exts
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

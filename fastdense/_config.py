@@ -13,12 +13,26 @@ from . import reference
 
 _VALID = ("c", "numpy")
 
-try:  # the compiled extension is optional: NumPy is always there
-    from . import _ckernels
-    _C_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised by the fallback test
-    _ckernels = None
-    _C_ERROR = "%s: %s" % (type(exc).__name__, exc)
+def _load_ckernels():
+    """(module, None) or (None, why it could not be loaded)."""
+    import importlib
+    import importlib.util
+    try:
+        return importlib.import_module(__package__ + "._ckernels"), None
+    except ImportError as exc:
+        try:
+            missing = importlib.util.find_spec(__package__ + "._ckernels") is None
+        except (ImportError, ValueError):
+            missing = False
+        if missing:
+            return None, ("the compiled module fastdense._ckernels is not "
+                          "installed (the build found no working C compiler "
+                          "or no Cython)")
+        return None, "%s: %s" % (type(exc).__name__, exc)
+
+
+# the compiled extension is optional: NumPy is always there
+_ckernels, _C_ERROR = _load_ckernels()
 
 
 def _usable_cores():
@@ -83,8 +97,8 @@ def set_backend(name):
     if name == "c" and _ckernels is None:
         raise RuntimeError("the C backend is not available: the compiled "
                            "extension failed to load (%s). Reinstall fastdense "
-                           "with a working C compiler (pip install --force-"
-                           "reinstall --no-binary fastdense .) or use 'numpy'."
+                           "where a C compiler works (pip install --force-"
+                           "reinstall --no-cache-dir .) or use 'numpy'."
                            % _C_ERROR)
     _state["backend"] = name
 
