@@ -772,9 +772,10 @@ def format_report(res):
         lines.append("load average when each thread count started: " + ", ".join(
             "%d thr: %.2f" % (l["threads"], l["load1"]) for l in loads))
     st = res["settings"]
-    lines.append("settings: threads %s, repeats %d, min sample %.3f s, settle %.3f s, sizes %s"
+    lines.append("settings: threads %s, repeats %d, min sample %.3f s, settle %.3f s "
+                 "(1 thread: %.3f s), sizes %s"
                  % (",".join(map(str, st["threads"])), st["repeats"], st["min_time"],
-                    st["settle"], st["sizes"]))
+                    st["settle"], st.get("settle_1thread", st["settle"]), st["sizes"]))
     for note in res.get("notes", []):
         lines.append("note: " + note)
     if res.get("kernels"):
@@ -961,9 +962,12 @@ def build_parser():
     ap.add_argument("--kernels-only", action="store_true", help="skip training and predict")
     ap.add_argument("--no-kernels", action="store_true", help="skip the kernel table")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    ap.add_argument("--settle", type=float, default=0.0,
+    ap.add_argument("--settle", type=float, default=None,
                     help="sleep this long before each sample so the other library's "
-                         "spinning threads go idle (default 0: plain interleaving)")
+                         "spinning threads go idle (default 0.15 s at more than one "
+                         "thread, 0 at one thread and with --quick: OpenBLAS's "
+                         "workers spin ~0.1 s after a call and would steal the cores "
+                         "from the sample that follows)")
     ap.add_argument("--settle-probe", type=float, default=0.3,
                     help="quiet time for the spin probe (default 0.3 s)")
     ap.add_argument("--no-spin-probe", action="store_true")
@@ -974,6 +978,14 @@ def build_parser():
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     return ap
+
+
+def _settle(args, nthreads):
+    """Seconds of quiet before each sample: --settle, else 0.15 s when more
+    than one thread runs (and not --quick), else 0."""
+    if args.settle is not None:
+        return args.settle
+    return 0.15 if nthreads > 1 and not args.quick else 0.0
 
 
 def run(args, log=print):
@@ -990,7 +1002,8 @@ def run(args, log=print):
            "command": ["fastdense", "bench"] + list(getattr(args, "_argv", [])),
            "machine": machine_info(),
            "settings": {"threads": threads, "repeats": repeats, "min_time": min_time,
-                        "settle": args.settle, "sizes": sizes, "epochs": epochs,
+                        "settle": _settle(args, 2), "settle_1thread": _settle(args, 1),
+                        "sizes": sizes, "epochs": epochs,
                         "train_repeats": train_repeats, "quick": bool(args.quick)},
            "notes": [], "kernels": [], "blas_peak": [], "spin": [], "training": [],
            "predict": [], "skipped_sections": []}
@@ -1031,7 +1044,7 @@ def run(args, log=print):
                 peak = _blas_peak(n, 256 if sizes == "small" else
                                   1024 if args.quick else 2048)
                 res["blas_peak"].append(peak)
-                res["kernels"] += run_kernels(cases, n, repeats, min_time, args.settle,
+                res["kernels"] += run_kernels(cases, n, repeats, min_time, _settle(args, n),
                                               peak["gflops"], log)
                 if n > 1 and not (args.no_spin_probe or sizes == "small"):
                     res["spin"].append(spin_probe(n, quiet=args.settle_probe))
