@@ -126,10 +126,19 @@ def test_keyboard_interrupt_from_callback(tmp_path, hook):
 
 
 def _needs_default_sigint():
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        pytest.skip("SIGINT is not handled by Python's default handler here")
+    """Python's own SIGINT handler for the test (CI and nohup start processes
+    with SIGINT ignored); pytest restores nothing for us, so the caller's
+    fixture below puts the old handler back."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals are delivered to the main thread only")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _restore_sigint():
+    old = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 def test_sigint_raised_during_fit(tmp_path):
