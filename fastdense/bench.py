@@ -61,6 +61,7 @@ import time
 import numpy as np
 
 from . import _config, ops, reference
+from ._atomic import atomic_file
 
 __all__ = ["main", "machine_info", "kernel_cases", "interleaved"]
 
@@ -1089,10 +1090,8 @@ def main(argv=None):
         d = os.path.dirname(args.json)
         if d:
             os.makedirs(d, exist_ok=True)
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_file(args.json, "w", durable=False) as f:
             json.dump(res, f, indent=1, allow_nan=True)
-        os.replace(tmp, args.json)
         print("JSON written to %s" % args.json)
     if not args.no_chart:
         chart = args.chart or (os.path.splitext(args.json)[0] + ".png" if args.json else None)

@@ -20,11 +20,10 @@ optimizer state, so a call that raises leaves the model as it was.
 import json
 import math
 import os
-import tempfile
-import time
 
 import numpy as np
 
+from ._atomic import atomic_file
 from . import _config
 from . import activations as _activations  # noqa: F401  (re-export convenience)
 from . import callbacks as _callbacks
@@ -640,32 +639,8 @@ class Sequential:
         config["optimizer_state"] = opt_state
         config["n_weights"] = len([k for k in arrays if k.startswith("weight_")])
         arrays["config"] = np.array(json.dumps(config))
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        try:  # make the rename itself durable (best effort)
-            dfd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+        with atomic_file(path) as f:
+            np.savez(f, **arrays)
 
 
 def load_model(filepath, compile=True):

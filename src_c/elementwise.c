@@ -97,11 +97,7 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        const int id = fd_thread_id(), team = fd_team_size();
         fd_index j0, j1;
         fd_column_range(n, team, id, &j0, &j1);
         if (bias_grad)
@@ -149,11 +145,7 @@ int fd_bias_grad_f32(fd_index m, fd_index n,
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        const int id = fd_thread_id(), team = fd_team_size();
         fd_index j0, j1;
         fd_column_range(n, team, id, &j0, &j1);
         if (inc_o == 1 && cs_g == 1) {

@@ -38,6 +38,26 @@ static inline int fd_rowmajor(fd_index n, fd_index rs, fd_index cs, fd_index m)
 
 static inline fd_index fd_min(fd_index a, fd_index b) { return a < b ? a : b; }
 
+/* This thread's number and the team size inside a parallel region (0 and 1
+ * outside one, or without OpenMP). */
+static inline int fd_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int fd_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Runs CALL once per task of an m x n elementwise kernel, with i (the row)
  * and [j0, j1) (the columns) in scope; returns FD_EINVAL for negative sizes
  * and FD_OK at once for empty ones.  Tasks are FD_CHUNK columns of one row,

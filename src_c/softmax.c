@@ -136,11 +136,7 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        const int id = fd_thread_id(), team = fd_team_size();
         if (id == 0)
             used = team;
         const fd_index r0 = m * id / team, r1 = m * (id + 1) / team;

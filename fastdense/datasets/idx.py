@@ -23,11 +23,12 @@ import hashlib
 import math
 import os
 import struct
-import tempfile
 import zlib
 from typing import NamedTuple, Optional
 
 import numpy as np
+
+from .._atomic import atomic_file
 
 __all__ = ["IDXError", "IDXData", "read_idx", "read_idx_info", "write_idx",
            "IDX_TYPES"]
@@ -233,17 +234,6 @@ def write_idx(dest, array, *, compress=None):
         emit(dest)
         return dest
     dest = os.fspath(dest)
-    folder = os.path.dirname(os.path.abspath(dest))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".%s." % os.path.basename(
-        os.fsdecode(dest)), suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            emit(f)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(dest, durable=False) as f:
+        emit(f)
     return dest
