@@ -23,9 +23,11 @@
  * propagates as in NumPy.
  *
  * Kernels (chosen at run time by fd_simd_level()):
- *   AVX-512F  8x32 or 12x32  MC 144  KC 800  NC 4080   (gemm_avx512.c)
- *   AVX2+FMA  6x16           MC 144  KC 256  NC 4080   (gemm_avx2.c)
- *   portable  4x8            MC 128  KC 256  NC 2048   (below; plain C)
+ *             micro-kernel                             narrow n (dot form)
+ *   AVX-512F  8x32 or 12x32  MC 144  KC 800  NC 4080   R x n, 16 lanes of k
+ *   AVX2+FMA  6x16           MC 144  KC 256  NC 4080   R x n,  8 lanes of k
+ *   portable  4x8            MC 128  KC 256  NC 2048   (none)
+ * (gemm_avx512.c, gemm_avx2.c, and the portable one below.)
  * Block sizes, for Zen 5 (L1d 48 KiB, L2 1 MiB per core, L3 32 MiB),
  * measured on one core with thread CPU time: KC 256, 384 and 512 ran within
  * noise of each other (~220-235 GFLOP/s at 128x784x512); KC 800, i.e. one K
@@ -37,6 +39,17 @@
  * micro-panel fit the 1 MiB L2; the KC x NC B block lives in L3.  (Zen 3
  * BLIS's MC 144 / KC 256 assume a 512 KiB L2.)  The block counts are
  * balanced (k = 1000 gives 2 blocks of 504, not 800 + 200).
+ *
+ * Narrow n (n <= 24) with contiguous rows of A (cs_a == 1, no a_cols; the
+ * logits layer 128x512 @ 512x10) skips all of the above: B^T is packed
+ * once (n x k, 24 KiB K blocks that stay in L1) and each C[i, j] is a dot
+ * product of row i of A, read in place, with row j of B^T -- R x n vector
+ * accumulators over k, one shuffle-tree reduction per row, the same
+ * epilogue.  Every lane is useful and A is never transposed (the 8x8
+ * transposes that packed C-order A were ~40% of the time); threads split
+ * the rows.  Wider n runs in chunks of <= 16 columns, and chunks of 13..16
+ * go one row at a time (17 loads per 16 FMAs), so n = 25..32 measured
+ * slower than the tiles and stays with them.
  *
  * Orientation: when n is narrow against the 32-wide tile (n = 10) or C is
  * Fortran ordered, the driver computes C^T = B^T A^T instead (10 of 12 rows
@@ -172,6 +185,7 @@ typedef struct {
     int mr, nr;
     fd_index mc, kc, nc;
     int level;
+    fd_sgemm_dot_fn dot;        /* narrow-n kernel, or NULL */
 } fd_gemm_kernel;
 
 static fd_gemm_kernel fd_gemm_select(int level)
@@ -186,6 +200,7 @@ static fd_gemm_kernel fd_gemm_select(int level)
         kk.kc = FD_GEMM_AVX512_KC;
         kk.nc = FD_GEMM_AVX512_NC;
         kk.level = 2;
+        kk.dot = fd_sgemm_dot_avx512;
         return kk;
     }
 #endif
@@ -198,6 +213,7 @@ static fd_gemm_kernel fd_gemm_select(int level)
         kk.kc = 256;
         kk.nc = 4080;
         kk.level = 1;
+        kk.dot = fd_sgemm_dot_avx2;
         return kk;
     }
 #endif
@@ -209,6 +225,7 @@ static fd_gemm_kernel fd_gemm_select(int level)
     kk.kc = 256;
     kk.nc = 2048;
     kk.level = 0;
+    kk.dot = NULL;
     return kk;
 }
 
@@ -522,6 +539,183 @@ static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
     }
 }
 
+/* ---- narrow n: dot-product form ----------------------------------------- */
+
+/* Widest C that takes the dot-product path (in chunks of at most
+ * FD_GEMM_DOT_MAX_N columns). */
+#ifndef FD_GEMM_NARROW_MAX_N
+#define FD_GEMM_NARROW_MAX_N 24
+#endif
+
+/* K block of the dot path: at most this many floats of B^T (24 KiB), which
+ * then stay in L1 for all rows (a 16 x 784 B^T block streamed from L2 ran at
+ * half speed). */
+#ifndef FD_GEMM_DOT_BT_FLOATS
+#define FD_GEMM_DOT_BT_FLOATS 6144
+#endif
+
+/* Rows of A per call of the dot kernel (also the height of the temporary
+ * tile for C views whose column stride is not 1). */
+#define FD_GEMM_DOT_ROWS 16
+
+typedef struct {
+    fd_index m, n, k;
+    float alpha, beta;
+    const float *a;             /* row i at a + ri(i)*rs_a, unit stride */
+    fd_index rs_a;
+    const int64_t *a_rows;
+    const float *bt;            /* B^T, n x k, row stride ldbt */
+    fd_index ldbt;
+    fd_index kcb;               /* K block: a multiple of 16 */
+    float *c;
+    fd_index rs_c, cs_c;
+    const float *bias;          /* packed: n contiguous floats, or NULL */
+    int relu;
+    fd_sgemm_dot_fn dot;
+} fd_dot_job;
+
+/* Thread tid's share: an even split of the blocks of FD_GEMM_DOT_ROWS rows. */
+static void fd_gemm_dot_run(const fd_dot_job *J, int tid, int nt)
+{
+    const float *rows[FD_GEMM_DOT_ROWS];
+    FD_ALIGN64 float tmp[FD_GEMM_DOT_ROWS * FD_GEMM_DOT_MAX_N];
+    /* even chunks of at most FD_GEMM_DOT_MAX_N columns (20 = 10 + 10) */
+    const fd_index nw = fd_cdiv(J->n, fd_cdiv(J->n, FD_GEMM_DOT_MAX_N));
+    fd_index b0, b1, ib, i, j0, pc;
+
+    fd_split(fd_cdiv(J->m, FD_GEMM_DOT_ROWS), nt, tid, &b0, &b1);
+    for (ib = b0; ib < b1; ib++) {
+        const fd_index i0 = ib * FD_GEMM_DOT_ROWS;
+        const fd_index mr = fd_min(FD_GEMM_DOT_ROWS, J->m - i0);
+        float *cp = J->c + i0 * J->rs_c;
+        for (i = 0; i < mr; i++)
+            rows[i] = J->a + (J->a_rows ? (fd_index)J->a_rows[i0 + i]
+                                        : i0 + i) * J->rs_a;
+        /* K blocks as in fd_gemm_run: earlier ones accumulate into C with
+         * beta = 1, the last one adds the bias and applies relu */
+        for (pc = 0; pc < J->k; pc += J->kcb) {
+            const fd_index kc = fd_min(J->kcb, J->k - pc);
+            const int last = pc + kc >= J->k;
+            const float beta = pc == 0 ? J->beta : 1.0f;
+            const int relu = last && J->relu;
+            /* column chunks of nw (the rows stay in L1 for the next one) */
+            for (j0 = 0; j0 < J->n; j0 += nw) {
+                const fd_index nr = fd_min(nw, J->n - j0);
+                const float *bt = J->bt + j0 * J->ldbt + pc;
+                const float *bias =
+                    last && J->bias != NULL ? J->bias + j0 : NULL;
+                float *cj = cp + j0 * J->cs_c;
+                if (J->cs_c == 1) {
+                    J->dot(mr, nr, kc, rows, bt, J->ldbt, cj, J->rs_c,
+                           J->alpha, beta, bias, relu);
+                } else {
+                    J->dot(mr, nr, kc, rows, bt, J->ldbt, tmp,
+                           FD_GEMM_DOT_MAX_N, 1.0f, 0.0f, NULL, 0);
+                    fd_merge_tile(tmp, FD_GEMM_DOT_MAX_N, mr, nr, cj,
+                                  J->rs_c, J->cs_c, J->alpha, beta, bias, 0,
+                                  relu);
+                }
+            }
+            for (i = 0; i < mr; i++)
+                rows[i] += kc;
+        }
+    }
+}
+
+/* bt[j*ldbt + p] = B[p, j] for j < n, p < ldbt (zero for p >= k). */
+static void fd_pack_bt(int level, fd_index n, fd_index k, const float *b,
+                       fd_index rs_b, fd_index cs_b, float *restrict bt,
+                       fd_index ldbt)
+{
+    fd_index j, p;
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+    if (level >= 2 && cs_b == 1) { /* C-order B: SIMD transposes */
+        for (j = 0; j < n; j += FD_GEMM_DOT_MAX_N)
+            fd_pack_bt_avx512(k, fd_min(FD_GEMM_DOT_MAX_N, n - j), b + j,
+                              rs_b, bt + j * ldbt, ldbt);
+        return;
+    }
+#else
+    (void)level;
+#endif
+    for (j = 0; j < n; j++) {
+        const float *src = b + j * cs_b;
+        float *d = bt + j * ldbt;
+        for (p = 0; p < k; p++)
+            d[p] = src[p * rs_b];
+        for (; p < ldbt; p++)
+            d[p] = 0.0f;
+    }
+}
+
+/* C = A @ B for n <= FD_GEMM_DOT_MAX_N and A with contiguous rows (cs_a == 1,
+ * no a_cols): B^T (and the bias) packed once, then rows split over threads. */
+static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
+                       fd_index k, float alpha, const float *a, fd_index rs_a,
+                       const int64_t *a_rows, const float *b, fd_index rs_b,
+                       fd_index cs_b, float beta, float *c, fd_index rs_c,
+                       fd_index cs_c, const float *bias, fd_index inc_bias,
+                       int relu, int nthreads)
+{
+    fd_dot_job J;
+    const fd_index ldbt = fd_cdiv(k, 16) * 16;
+    const fd_index nblk = fd_cdiv(m, FD_GEMM_DOT_ROWS);
+    const double by_work = 2.0 * (double)m * (double)n * (double)k /
+                           FD_GEMM_FLOPS_PER_THREAD;
+    float *work;
+    fd_index j;
+    int nt = nthreads < 1 ? 1 : nthreads;
+
+    if (by_work < (double)nt)
+        nt = by_work < 1.0 ? 1 : (int)by_work;
+    if ((fd_index)nt > nblk)
+        nt = (int)nblk;
+    work = (float *)fd_gemm_alloc((size_t)(n * ldbt + n) * sizeof(float));
+    if (work == NULL)
+        return FD_ENOMEM;
+    fd_pack_bt(level, n, k, b, rs_b, cs_b, work, ldbt);
+    J.bias = NULL;
+    if (bias != NULL) {
+        float *bp = work + n * ldbt;
+        for (j = 0; j < n; j++)
+            bp[j] = bias[j * inc_bias];
+        J.bias = bp;
+    }
+    J.m = m;
+    J.n = n;
+    J.k = k;
+    J.alpha = alpha;
+    J.beta = beta;
+    J.a = a;
+    J.rs_a = rs_a;
+    J.a_rows = a_rows;
+    J.bt = work;
+    J.ldbt = ldbt;
+    {
+        const fd_index nkb = fd_cdiv(k, fd_cdiv(FD_GEMM_DOT_BT_FLOATS, n));
+        J.kcb = fd_cdiv(fd_cdiv(k, nkb), 16) * 16;
+    }
+    J.c = c;
+    J.rs_c = rs_c;
+    J.cs_c = cs_c;
+    J.relu = relu != 0;
+    J.dot = dot;
+
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        fd_gemm_dot_run(&J, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        fd_gemm_dot_run(&J, 0, 1);
+    }
+#else
+    fd_gemm_dot_run(&J, 0, 1);
+#endif
+
+    fd_gemm_free(work);
+    return FD_OK;
+}
+
 /* ---- paths without packing ---------------------------------------------- */
 
 /* k == 0: C = beta*C (+bias)(relu). */
@@ -606,6 +800,15 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     }
 
     J.kk = fd_gemm_select(fd_simd_level());
+
+    /* Narrow n with contiguous rows of A (the logits layer, C-order A):
+     * dot products along k read A in place, every SIMD lane useful. */
+    if (J.kk.dot != NULL && n <= FD_GEMM_NARROW_MAX_N && cs_a == 1 &&
+        a_cols == NULL)
+        return fd_gemm_dot(J.kk.level, J.kk.dot, m, n, k, alpha, a, rs_a, a_rows, b, rs_b,
+                           cs_b, beta, c, rs_c, cs_c, bias, inc_bias, relu,
+                           nthreads);
+
     J.alpha = alpha;
     J.beta = beta;
     J.relu = relu != 0;

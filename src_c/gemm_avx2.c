@@ -167,3 +167,144 @@ void fd_pack_t4_avx2(fd_index np8, const float *const *rows,
         _mm_storeu_ps(d + 7 * ld, _mm256_extractf128_ps(u3, 1));
     }
 }
+
+/* ---- narrow n: dot-product form ------------------------------------------
+ *
+ * The AVX2 twin of fd_sgemm_dot_avx512 (see gemm_avx512.c and
+ * gemm_internal.h): R rows x n columns of ymm accumulators summing 8 lanes
+ * of k each, masked loads for the k tail, and per row one horizontal
+ * reduction per 8 columns (hadd tree) feeding the epilogue.  With 16
+ * registers R = 4, 3, 2, 1 for n <= 2, 3, 6, 16 (the FMAs take B from
+ * memory, so R*n + R registers).
+ */
+
+/* Lane v of the result is the sum of the 8 lanes of x[v]. */
+FD_INLINE __m256 fd_hsum8_avx2(const __m256 *x)
+{
+    const __m256 y0 = _mm256_hadd_ps(x[0], x[1]);
+    const __m256 y1 = _mm256_hadd_ps(x[2], x[3]);
+    const __m256 y2 = _mm256_hadd_ps(x[4], x[5]);
+    const __m256 y3 = _mm256_hadd_ps(x[6], x[7]);
+    const __m256 z0 = _mm256_hadd_ps(y0, y1); /* x0..x3, per 128-bit half */
+    const __m256 z1 = _mm256_hadd_ps(y2, y3); /* x4..x7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(z0, z1, 0x20),
+                         _mm256_permute2f128_ps(z0, z1, 0x31));
+}
+
+/* Lanes i < count set (count clamped to 0..8), as a maskload mask. */
+FD_INLINE __m256i fd_mask8_avx2(fd_index count)
+{
+    const int cnt = count < 0 ? 0 : count > 8 ? 8 : (int)count;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+FD_INLINE void fd_dot_body_avx2(const int R, const int N, fd_index k,
+                                const float *const *a,
+                                const float *restrict bt, fd_index ldbt,
+                                float *restrict c, fd_index ldc,
+                                float alpha, float beta,
+                                const float *restrict bias, int relu)
+{
+    __m256 acc[4][16];
+    fd_index p = 0;
+    int r, j, h;
+
+    FD_UNROLL
+    for (r = 0; r < R; r++) {
+        FD_UNROLL
+        for (j = 0; j < 16; j++)
+            acc[r][j] = _mm256_setzero_ps();
+    }
+    for (; p + 8 <= k; p += 8) {
+        __m256 av[4];
+        FD_UNROLL
+        for (r = 0; r < R; r++)
+            av[r] = _mm256_loadu_ps(a[r] + p);
+        FD_UNROLL
+        for (j = 0; j < N; j++) {
+            const __m256 bj = _mm256_load_ps(bt + j * ldbt + p);
+            FD_UNROLL
+            for (r = 0; r < R; r++)
+                acc[r][j] = _mm256_fmadd_ps(av[r], bj, acc[r][j]);
+        }
+    }
+    if (p < k) {
+        const __m256i mk = fd_mask8_avx2(k - p);
+        __m256 av[4];
+        FD_UNROLL
+        for (r = 0; r < R; r++)
+            av[r] = _mm256_maskload_ps(a[r] + p, mk);
+        FD_UNROLL
+        for (j = 0; j < N; j++) {
+            const __m256 bj = _mm256_maskload_ps(bt + j * ldbt + p, mk);
+            FD_UNROLL
+            for (r = 0; r < R; r++)
+                acc[r][j] = _mm256_fmadd_ps(av[r], bj, acc[r][j]);
+        }
+    }
+
+    {
+        const __m256 va = _mm256_set1_ps(alpha);
+        const __m256 vb = _mm256_set1_ps(beta);
+        const __m256 zero = _mm256_setzero_ps();
+        FD_UNROLL
+        for (h = 0; h < (N + 7) / 8; h++) {
+            const __m256i mn = fd_mask8_avx2(N - 8 * h);
+            const __m256 vbias = bias != NULL
+                ? _mm256_maskload_ps(bias + 8 * h, mn) : zero;
+            FD_UNROLL
+            for (r = 0; r < R; r++) {
+                float *cr = c + r * ldc + 8 * h;
+                __m256 v = _mm256_mul_ps(va, fd_hsum8_avx2(acc[r] + 8 * h));
+                if (beta != 0.0f)
+                    v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, mn), v);
+                if (bias != NULL)
+                    v = _mm256_add_ps(v, vbias);
+                if (relu)
+                    v = _mm256_max_ps(zero, v);
+                _mm256_maskstore_ps(cr, mn, v);
+            }
+        }
+    }
+}
+
+#define FD_DOT_ROWS(N) ((N) <= 2 ? 4 : (N) <= 3 ? 3 : (N) <= 6 ? 2 : 1)
+
+#define FD_DOT_AVX2_N(N)                                                     \
+    static void fd_dot_avx2_##N(fd_index mr, fd_index k,                     \
+                                const float *const *a,                       \
+                                const float *restrict bt, fd_index ldbt,     \
+                                float *restrict c, fd_index ldc,             \
+                                float alpha, float beta,                     \
+                                const float *restrict bias, int relu)        \
+    {                                                                        \
+        fd_index i = 0;                                                      \
+        for (; i + FD_DOT_ROWS(N) <= mr; i += FD_DOT_ROWS(N))                \
+            fd_dot_body_avx2(FD_DOT_ROWS(N), N, k, a + i, bt, ldbt,          \
+                             c + i * ldc, ldc, alpha, beta, bias, relu);     \
+        for (; i < mr; i++)                                                  \
+            fd_dot_body_avx2(1, N, k, a + i, bt, ldbt, c + i * ldc, ldc,     \
+                             alpha, beta, bias, relu);                       \
+    }
+FD_DOT_AVX2_N(1)  FD_DOT_AVX2_N(2)  FD_DOT_AVX2_N(3)  FD_DOT_AVX2_N(4)
+FD_DOT_AVX2_N(5)  FD_DOT_AVX2_N(6)  FD_DOT_AVX2_N(7)  FD_DOT_AVX2_N(8)
+FD_DOT_AVX2_N(9)  FD_DOT_AVX2_N(10) FD_DOT_AVX2_N(11) FD_DOT_AVX2_N(12)
+FD_DOT_AVX2_N(13) FD_DOT_AVX2_N(14) FD_DOT_AVX2_N(15) FD_DOT_AVX2_N(16)
+
+void fd_sgemm_dot_avx2(fd_index mr, fd_index n, fd_index k,
+                       const float *const *a, const float *restrict bt,
+                       fd_index ldbt, float *restrict c, fd_index ldc,
+                       float alpha, float beta, const float *restrict bias,
+                       int relu)
+{
+    static void (*const fn[16])(fd_index, fd_index, const float *const *,
+                                const float *restrict, fd_index,
+                                float *restrict, fd_index, float, float,
+                                const float *restrict, int) = {
+        fd_dot_avx2_1,  fd_dot_avx2_2,  fd_dot_avx2_3,  fd_dot_avx2_4,
+        fd_dot_avx2_5,  fd_dot_avx2_6,  fd_dot_avx2_7,  fd_dot_avx2_8,
+        fd_dot_avx2_9,  fd_dot_avx2_10, fd_dot_avx2_11, fd_dot_avx2_12,
+        fd_dot_avx2_13, fd_dot_avx2_14, fd_dot_avx2_15, fd_dot_avx2_16};
+    fn[n - 1](mr, k, a, bt, ldbt, c, ldc, alpha, beta, bias, relu);
+}

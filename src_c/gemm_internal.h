@@ -21,6 +21,22 @@
 
 #include "fastdense.h"
 
+/* For the SIMD kernel bodies: full unrolling of loops with constant trip
+ * counts, and forced inlining of the templates they instantiate. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define FD_UNROLL _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define FD_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define FD_UNROLL
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FD_INLINE static inline __attribute__((always_inline))
+#else
+#define FD_INLINE static inline
+#endif
+
 typedef void (*fd_sgemm_ukr_fn)(fd_index kc, const float *restrict a,
                                 const float *restrict b, fd_index ldb,
                                 float *restrict c,
@@ -68,6 +84,37 @@ void fd_sgemm_ukr_avx512_8x32(fd_index kc, const float *restrict a,
                               float *restrict c,
                               fd_index ldc, float alpha, float beta,
                               const float *restrict bias, int relu);
+#endif
+
+/* Narrow n, dot-product form: C[i, 0:n] = epilogue(a[i] . bt[0:n]) for
+ * i < mr, where a[i] points at row i of A (contiguous along k) and bt is the
+ * n x k transpose of B (row stride ldbt, a multiple of 16, 64-byte aligned).
+ * n <= FD_GEMM_DOT_MAX_N; C has unit column stride and row stride ldc.  The
+ * epilogue is the micro-kernels' one (alpha, beta, bias[0:n], relu). */
+#define FD_GEMM_DOT_MAX_N 16
+typedef void (*fd_sgemm_dot_fn)(fd_index mr, fd_index n, fd_index k,
+                                const float *const *a,
+                                const float *restrict bt, fd_index ldbt,
+                                float *restrict c, fd_index ldc,
+                                float alpha, float beta,
+                                const float *restrict bias, int relu);
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+void fd_sgemm_dot_avx512(fd_index mr, fd_index n, fd_index k,
+                         const float *const *a, const float *restrict bt,
+                         fd_index ldbt, float *restrict c, fd_index ldc,
+                         float alpha, float beta, const float *restrict bias,
+                         int relu);
+/* bt[j*ldbt + p] = b[p*rs_b + j] (B with unit column stride) for j < n <= 16
+ * and p < ldbt (a multiple of 16), zero for p >= k; bt 64-byte aligned. */
+void fd_pack_bt_avx512(fd_index k, fd_index n, const float *b, fd_index rs_b,
+                       float *restrict bt, fd_index ldbt);
+#endif
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+void fd_sgemm_dot_avx2(fd_index mr, fd_index n, fd_index k,
+                       const float *const *a, const float *restrict bt,
+                       fd_index ldbt, float *restrict c, fd_index ldc,
+                       float alpha, float beta, const float *restrict bias,
+                       int relu);
 #endif
 
 #endif /* FASTDENSE_GEMM_INTERNAL_H */
