@@ -50,6 +50,7 @@ smoke test runs.
 import argparse
 import datetime
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -168,10 +169,17 @@ def interleaved(fns, repeats=7, min_time=0.05, warmup=2, settle=0.0, number=None
     one per round]}``.
     """
     names = list(fns)
-    for name in names:
-        for _ in range(warmup):
+    for name in names:  # at least `warmup` calls and 0.1 s: page faults, thread
+        t0 = time.perf_counter()          # pools and clocks settle first
+        for i in itertools.count():
+            if i >= warmup and (not warmup or time.perf_counter() - t0 > 0.1):
+                break
             fns[name]()
-    numbers = {name: (number or _calibrate(fns[name], min_time)) for name in names}
+    numbers = {}
+    for name in names:
+        if settle:
+            time.sleep(settle)
+        numbers[name] = number or _calibrate(fns[name], min_time)
     samples = {name: [] for name in names}
     for r in range(repeats):
         k = r % len(names)
