@@ -661,7 +661,7 @@ def _torch_module(enabled):
 
 
 def run_training(threads, epochs, train_repeats, seed, data, use_torch, predict_repeats,
-                 min_time, log):
+                 min_time, log, settle=0.0):
     """Interleaved epochs of every contender; then predict on the test set."""
     x, y, xt, yt = data
     script, script_err = _load_numpy_script()
@@ -698,6 +698,8 @@ def run_training(threads, epochs, train_repeats, seed, data, use_torch, predict_
         for e in range(epochs):
             k = (rep * epochs + e) % len(order)
             for name in order[k:] + order[:k]:
+                if settle:      # the previous contender's pools go idle first
+                    time.sleep(settle)
                 t0 = time.perf_counter()
                 if name.startswith("floor"):
                     floor.epoch(x, y)
@@ -1062,7 +1064,8 @@ def run(args, log=print):
                     n, "" if n == 1 else "s", epochs, "" if epochs == 1 else "s",
                     train_repeats, "" if train_repeats == 1 else "s"))
                 tr, pr = run_training(n, epochs, train_repeats, args.seed, data,
-                                      not args.no_torch, repeats, min_time, log)
+                                      not args.no_torch, repeats, min_time, log,
+                                      settle=_settle(args, n))
                 res["training"].append(tr)
                 res["predict"].append(pr)
     try:
