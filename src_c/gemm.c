@@ -104,8 +104,11 @@
 
 /* Direct (unpacked) path below this m*n*k. */
 #define FD_GEMM_SMALL_MNK 4096.0
-/* Roughly the flops one more thread must get to pay for waking it. */
-#define FD_GEMM_FLOPS_PER_THREAD 300000.0
+/* Roughly the flops one more thread must get to pay for waking it: at
+ * 100-250 GFLOP/s a core does 2 MFLOP in 8-20 us, a few times the cost of a
+ * fork/join; the 1.3-MFLOP products of the seed network (n or k = 10) ran
+ * slower on two threads than on one with 0.3 MFLOP here. */
+#define FD_GEMM_FLOPS_PER_THREAD 2000000.0
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FD_ALIGN64 __attribute__((aligned(64)))
