@@ -104,11 +104,14 @@
 
 /* Direct (unpacked) path below this m*n*k. */
 #define FD_GEMM_SMALL_MNK 4096.0
-/* Roughly the flops one more thread must get to pay for waking it: at
- * 100-250 GFLOP/s a core does 2 MFLOP in 8-20 us, a few times the cost of a
- * fork/join; the 1.3-MFLOP products of the seed network (n or k = 10) ran
- * slower on two threads than on one with 0.3 MFLOP here. */
-#define FD_GEMM_FLOPS_PER_THREAD 2000000.0
+/* Roughly the flops one more thread must get to pay for waking it, measured
+ * on the seed network's 1.3-MFLOP products: (512x128)^T @ 128x10 gains from
+ * a second thread (10.5 -> 8.4 us); the dot-product path (128x512 @ 512x10:
+ * 8.3 -> 9.4 us) and products with a short k, whose time goes to writing C
+ * (128x10 @ 10x512: 9.3 -> 12.0 us), lose. */
+#define FD_GEMM_FLOPS_PER_THREAD 500000.0
+#define FD_GEMM_DOT_FLOPS_PER_THREAD 2000000.0
+#define FD_GEMM_PAR_MIN_K 16
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FD_ALIGN64 __attribute__((aligned(64)))
@@ -664,7 +667,7 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
     const fd_index ldbt = fd_cdiv(k, 16) * 16;
     const fd_index nblk = fd_cdiv(m, FD_GEMM_DOT_ROWS);
     const double by_work = 2.0 * (double)m * (double)n * (double)k /
-                           FD_GEMM_FLOPS_PER_THREAD;
+                           FD_GEMM_DOT_FLOPS_PER_THREAD;
     float *work;
     fd_index j;
     int nt = nthreads < 1 ? 1 : nthreads;
@@ -877,7 +880,8 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     n_t = fd_cdiv(J.n, J.kk.nr);
     nt = nthreads < 1 ? 1 : nthreads;
     {
-        const double by_work = flops / FD_GEMM_FLOPS_PER_THREAD;
+        const double by_work = k < FD_GEMM_PAR_MIN_K && flops < 1e7 ? 0.0 :
+                               flops / FD_GEMM_FLOPS_PER_THREAD;
         if (by_work < (double)nt)
             nt = by_work < 1.0 ? 1 : (int)by_work;
         if ((double)nt > (double)m_t * (double)n_t)
