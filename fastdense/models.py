@@ -25,7 +25,6 @@ import numpy as np
 
 from ._atomic import atomic_file
 from . import _config
-from . import activations as _activations  # noqa: F401  (re-export convenience)
 from . import callbacks as _callbacks
 from . import layers as _layers
 from . import losses as _losses
