@@ -83,6 +83,7 @@
 #include <malloc.h>
 #endif
 
+#include "fd_internal.h"
 #include "gemm_internal.h"
 
 /* Block sizes (overridable with -D for tuning experiments). */
@@ -416,7 +417,6 @@ typedef struct {
 } fd_gemm_job;
 
 static fd_index fd_cdiv(fd_index a, fd_index b) { return (a + b - 1) / b; }
-static fd_index fd_min(fd_index a, fd_index b) { return a < b ? a : b; }
 
 /* Even split of [0, n) into parts; part t gets [*lo, *hi). */
 static void fd_split(fd_index n, int parts, int t, fd_index *lo,
@@ -707,16 +707,8 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
     J.relu = relu != 0;
     J.dot = dot;
 
-#ifdef _OPENMP
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        fd_gemm_dot_run(&J, omp_get_thread_num(), omp_get_num_threads());
-    } else {
-        fd_gemm_dot_run(&J, 0, 1);
-    }
-#else
-    fd_gemm_dot_run(&J, 0, 1);
-#endif
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    fd_gemm_dot_run(&J, fd_thread_id(), fd_team_size());
 
     fd_gemm_free(work);
     return FD_OK;
@@ -925,16 +917,8 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
         return FD_ENOMEM;
     }
 
-#ifdef _OPENMP
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        fd_gemm_run(&J, omp_get_thread_num(), omp_get_num_threads());
-    } else {
-        fd_gemm_run(&J, 0, 1);
-    }
-#else
-    fd_gemm_run(&J, 0, 1);
-#endif
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    fd_gemm_run(&J, fd_thread_id(), fd_team_size());
 
     fd_gemm_free(J.work);
     fd_gemm_free(bias_pack);
