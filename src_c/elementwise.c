@@ -83,6 +83,21 @@ static void fd_column_range(fd_index n, int nt, int id, fd_index *j0, fd_index *
     *j1 = fd_min(n, hi * 16);
 }
 
+/* acc[j*inc] += src[j*cs] for j < len: one row into the column sums, the
+ * step both column reductions share (rows are added in order, so the sums
+ * do not depend on the thread count). */
+static void fd_accumulate_row(fd_index len, const float *src, fd_index cs,
+                              float *acc, fd_index inc)
+{
+    if (cs == 1 && inc == 1) {
+        for (fd_index j = 0; j < len; j++)
+            acc[j] += src[j];
+    } else {
+        for (fd_index j = 0; j < len; j++)
+            acc[j * inc] += src[j * cs];
+    }
+}
+
 int fd_relu_backward_f32(fd_index m, fd_index n,
                          const float *grad, fd_index rs_g, fd_index cs_g,
                          const float *y, fd_index rs_y, fd_index cs_y,
@@ -113,21 +128,15 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
                     const float g = gi[j], yv = yi[j];
                     oi[j] = yv > 0.0f ? g : 0.0f;
                 }
-                if (bias_grad && inc_bg == 1)
-                    for (fd_index j = j0; j < j1; j++)
-                        bias_grad[j] += oi[j];
-                else if (bias_grad)
-                    for (fd_index j = j0; j < j1; j++)
-                        bias_grad[j * inc_bg] += oi[j];
             } else {
                 for (fd_index j = j0; j < j1; j++) {
                     const float g = gi[j * cs_g], yv = yi[j * cs_y];
-                    const float v = yv > 0.0f ? g : 0.0f;
-                    oi[j * cs_o] = v;
-                    if (bias_grad)
-                        bias_grad[j * inc_bg] += v;
+                    oi[j * cs_o] = yv > 0.0f ? g : 0.0f;
                 }
             }
+            if (bias_grad)
+                fd_accumulate_row(j1 - j0, oi + j0 * cs_o, cs_o,
+                                  bias_grad + j0 * inc_bg, inc_bg);
         }
     }
     return FD_OK;
@@ -151,11 +160,8 @@ int fd_bias_grad_f32(fd_index m, fd_index n,
         if (inc_o == 1 && cs_g == 1) {
             for (fd_index j = j0; j < j1; j++)
                 out[j] = 0.0f;
-            for (fd_index i = 0; i < m; i++) {
-                const float *gi = grad + i * rs_g;
-                for (fd_index j = j0; j < j1; j++)
-                    out[j] += gi[j];
-            }
+            for (fd_index i = 0; i < m; i++)
+                fd_accumulate_row(j1 - j0, grad + i * rs_g + j0, 1, out + j0, 1);
         } else {
             /* Column-major or strided: one column at a time, rows in order. */
             for (fd_index j = j0; j < j1; j++) {
