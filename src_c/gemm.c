@@ -75,6 +75,7 @@
 #endif
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -105,14 +106,16 @@
 
 /* Direct (unpacked) path below this m*n*k. */
 #define FD_GEMM_SMALL_MNK 4096.0
-/* Roughly the flops one more thread must get to pay for waking it, measured
- * on the seed network's 1.3-MFLOP products: (512x128)^T @ 128x10 gains from
- * a second thread (10.5 -> 8.4 us); the dot-product path (128x512 @ 512x10:
- * 8.3 -> 9.4 us) and products with a short k, whose time goes to writing C
- * (128x10 @ 10x512: 9.3 -> 12.0 us), lose. */
+/* Roughly the flops one more thread must get to pay for waking it (a
+ * fork/join costs ~0.45 us here).  Measured on the seed network's
+ * 1.3-MFLOP products, 2 threads against 1, in one C loop on an idle
+ * machine: 128x512 @ 512x10 (dot path) 6.8 -> 4.1 us, (512x128)^T @ 128x10
+ * 10.0 -> 5.8 us, 128x10 @ (512x10)^T 7.5 -> 5.0 us.  (An earlier tuning,
+ * taken while the other core was busy, had kept the first and last on one
+ * thread.) */
+#ifndef FD_GEMM_FLOPS_PER_THREAD
 #define FD_GEMM_FLOPS_PER_THREAD 500000.0
-#define FD_GEMM_DOT_FLOPS_PER_THREAD 2000000.0
-#define FD_GEMM_PAR_MIN_K 16
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FD_ALIGN64 __attribute__((aligned(64)))
@@ -431,6 +434,10 @@ static void fd_split(fd_index n, int parts, int t, fd_index *lo,
  * the micro-kernel (measured: ~0.3 ns against ~0.01 ns). */
 #define FD_GEMM_PACK_COST 30
 
+/* B blocks of at most this many floats (32 KiB, within L1) are walked a row
+ * of tiles at a time (see fd_gemm_run). */
+#define FD_GEMM_ROWS_OUTER_B_FLOATS 8192
+
 /* Thread grid jr_ways x ir_ways == nt over the m_t x n_t tiles of C:
  * minimise the busiest thread's work = its tiles' area plus the packing of
  * its own A rows and B columns (threads never share packed data). */
@@ -453,17 +460,60 @@ static int fd_grid_jr_ways(int nt, fd_index m_t, fd_index n_t, int mr, int nr)
     return best;
 }
 
+/* One MR x NR tile of C at (row, col) of the current (pc, kc) block: the
+ * micro-kernel writes C directly when the tile is whole and C has unit
+ * column stride, else computes into tmp and merges. */
+FD_INLINE void fd_gemm_tile(const fd_gemm_job *J, fd_index kc, int last,
+                            float beta, int relu, const float *ap,
+                            const float *bp, fd_index ldb, fd_index row,
+                            fd_index mr, fd_index col, fd_index nr,
+                            float *tmp)
+{
+    const int MR = J->kk.mr, NR = J->kk.nr;
+    const int bias_rows = last && J->bias != NULL && J->bias_rows;
+    const float *bias = last && J->bias != NULL && !J->bias_rows
+                            ? J->bias + col : NULL;
+    float *cp = J->c + row * J->rs_c + col * J->cs_c;
+    if (mr == MR && nr == NR && J->cs_c == 1 && !bias_rows) {
+        J->kk.ukr(kc, ap, bp, ldb, cp, J->rs_c, J->alpha, beta, bias, relu);
+    } else {
+        J->kk.ukr(kc, ap, bp, ldb, tmp, NR, 1.0f, 0.0f, NULL, 0);
+        fd_merge_tile(tmp, NR, mr, nr, cp, J->rs_c, J->cs_c, J->alpha, beta,
+                      bias_rows ? J->bias + row : bias, J->bias_rows, relu);
+    }
+}
+
+/* Panel jr of the B block at (pc, jc): packed, or read in place from B
+ * (*ldb = its row stride) when direct_b and the panel is whole. */
+FD_INLINE const float *fd_b_panel(const fd_gemm_job *J, const float *bpack,
+                                  fd_index pc, fd_index kc, fd_index jc,
+                                  fd_index jr, fd_index nr, fd_index *ldb)
+{
+    const int NR = J->kk.nr;
+    if (J->direct_b && nr == NR) {
+        *ldb = J->B.ps;
+        return J->B.base + pc * J->B.ps + jc + jr * NR;
+    }
+    *ldb = NR;
+    return bpack + jr * NR * kc;
+}
+
 /* Thread tid's share: a rectangle of whole tiles of C, computed with the
- * serial five loops and private packing buffers -- no barriers at all. */
+ * serial five loops and private packing buffers -- no barriers at all.
+ *
+ * Tile order inside an (ic, pc) block: BLIS walks a column of tiles per B
+ * panel (the kc x NR panel stays in L1 while the A block streams from L2).
+ * When the whole B block is small (short k: 128x10 @ 10x512 has a 20 KiB
+ * block), rows of tiles instead write C row by row, which measured 4-9%
+ * faster there (more so on two threads, each writing its own columns). */
 static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
 {
     const int MR = J->kk.mr, NR = J->kk.nr, level = J->kk.level;
-    const fd_sgemm_ukr_fn ukr = J->kk.ukr;
     const fd_index k = J->k;
     int jr_ways = J->jr_ways, ir_ways = J->ir_ways;
     float *apack, *bpack;
     FD_ALIGN64 float tmp[FD_GEMM_MR_MAX * FD_GEMM_NR_MAX];
-    fd_index r0, r1, c0, c1, jc, pc, ic, jr, ir;
+    fd_index r0, r1, c0, c1, jc, pc, ic, jr, ir, ldb;
 
     if (jr_ways * ir_ways != nt) { /* the runtime gave fewer threads */
         jr_ways = nt;
@@ -492,6 +542,7 @@ static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
             const int last = pc + kc >= k;
             const float beta = pc == 0 ? J->beta : 1.0f;
             const int relu = last && J->relu;
+            const int rows_outer = kc * nc <= FD_GEMM_ROWS_OUTER_B_FLOATS;
 
             if (!J->direct_b) {
                 fd_pack_block(level, NR, nc, kc, J->B.base, J->B.vs,
@@ -509,34 +560,30 @@ static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
                 fd_pack_block(level, MR, mc, kc, J->A.base, J->A.vs,
                               J->A.vidx, ic, J->A.ps, J->A.pidx, pc, apack);
 
-                for (jr = 0; jr < n_jr; jr++) {
-                    const fd_index nr = fd_min(NR, nc - jr * NR);
-                    const fd_index col = jc + jr * NR;
-                    const int inplace = J->direct_b && nr == NR;
-                    const float *bp = inplace
-                        ? J->B.base + pc * J->B.ps + col
-                        : bpack + jr * NR * kc;
-                    const fd_index ldb = inplace ? J->B.ps : NR;
-                    const float *bias =
-                        (last && J->bias != NULL && !J->bias_rows)
-                            ? J->bias + col : NULL;
+                if (rows_outer) {
                     for (ir = 0; ir < n_ir; ir++) {
                         const fd_index mr = fd_min(MR, mc - ir * MR);
-                        const fd_index row = ic + ir * MR;
-                        const float *ap = apack + ir * MR * kc;
-                        float *cp = J->c + row * J->rs_c + col * J->cs_c;
-                        if (mr == MR && nr == NR && J->cs_c == 1 &&
-                            !(last && J->bias_rows && J->bias != NULL)) {
-                            ukr(kc, ap, bp, ldb, cp, J->rs_c, J->alpha, beta,
-                                bias, relu);
-                        } else {
-                            const float *tb = bias;
-                            if (last && J->bias != NULL && J->bias_rows)
-                                tb = J->bias + row;
-                            ukr(kc, ap, bp, ldb, tmp, NR, 1.0f, 0.0f, NULL, 0);
-                            fd_merge_tile(tmp, NR, mr, nr, cp, J->rs_c,
-                                          J->cs_c, J->alpha, beta, tb,
-                                          J->bias_rows, relu);
+                        for (jr = 0; jr < n_jr; jr++) {
+                            const fd_index nr = fd_min(NR, nc - jr * NR);
+                            const float *bp = fd_b_panel(J, bpack, pc, kc, jc,
+                                                         jr, nr, &ldb);
+                            fd_gemm_tile(J, kc, last, beta, relu,
+                                         apack + ir * MR * kc, bp, ldb,
+                                         ic + ir * MR, mr, jc + jr * NR, nr,
+                                         tmp);
+                        }
+                    }
+                } else {
+                    for (jr = 0; jr < n_jr; jr++) {
+                        const fd_index nr = fd_min(NR, nc - jr * NR);
+                        const float *bp = fd_b_panel(J, bpack, pc, kc, jc, jr,
+                                                     nr, &ldb);
+                        for (ir = 0; ir < n_ir; ir++) {
+                            const fd_index mr = fd_min(MR, mc - ir * MR);
+                            fd_gemm_tile(J, kc, last, beta, relu,
+                                         apack + ir * MR * kc, bp, ldb,
+                                         ic + ir * MR, mr, jc + jr * NR, nr,
+                                         tmp);
                         }
                     }
                 }
@@ -570,7 +617,11 @@ typedef struct {
     const float *a;             /* row i at a + ri(i)*rs_a, unit stride */
     fd_index rs_a;
     const int64_t *a_rows;
-    const float *bt;            /* B^T, n x k, row stride ldbt */
+    const float *b;             /* B as given */
+    fd_index rs_b, cs_b;
+    float *bt_work;             /* one packed B^T per thread, bt_sz floats */
+    fd_index bt_sz;             /*   apart: n rows of row stride ldbt */
+    int level;                  /* SIMD level for fd_pack_bt */
     fd_index ldbt;
     fd_index kcb;               /* K block: a multiple of 16 */
     float *c;
@@ -579,54 +630,6 @@ typedef struct {
     int relu;
     fd_sgemm_dot_fn dot;
 } fd_dot_job;
-
-/* Thread tid's share: an even split of the blocks of FD_GEMM_DOT_ROWS rows. */
-static void fd_gemm_dot_run(const fd_dot_job *J, int tid, int nt)
-{
-    const float *rows[FD_GEMM_DOT_ROWS];
-    FD_ALIGN64 float tmp[FD_GEMM_DOT_ROWS * FD_GEMM_DOT_MAX_N];
-    /* even chunks of at most FD_GEMM_DOT_MAX_N columns (20 = 10 + 10) */
-    const fd_index nw = fd_cdiv(J->n, fd_cdiv(J->n, FD_GEMM_DOT_MAX_N));
-    fd_index b0, b1, ib, i, j0, pc;
-
-    fd_split(fd_cdiv(J->m, FD_GEMM_DOT_ROWS), nt, tid, &b0, &b1);
-    for (ib = b0; ib < b1; ib++) {
-        const fd_index i0 = ib * FD_GEMM_DOT_ROWS;
-        const fd_index mr = fd_min(FD_GEMM_DOT_ROWS, J->m - i0);
-        float *cp = J->c + i0 * J->rs_c;
-        for (i = 0; i < mr; i++)
-            rows[i] = J->a + (J->a_rows ? (fd_index)J->a_rows[i0 + i]
-                                        : i0 + i) * J->rs_a;
-        /* K blocks as in fd_gemm_run: earlier ones accumulate into C with
-         * beta = 1, the last one adds the bias and applies relu */
-        for (pc = 0; pc < J->k; pc += J->kcb) {
-            const fd_index kc = fd_min(J->kcb, J->k - pc);
-            const int last = pc + kc >= J->k;
-            const float beta = pc == 0 ? J->beta : 1.0f;
-            const int relu = last && J->relu;
-            /* column chunks of nw (the rows stay in L1 for the next one) */
-            for (j0 = 0; j0 < J->n; j0 += nw) {
-                const fd_index nr = fd_min(nw, J->n - j0);
-                const float *bt = J->bt + j0 * J->ldbt + pc;
-                const float *bias =
-                    last && J->bias != NULL ? J->bias + j0 : NULL;
-                float *cj = cp + j0 * J->cs_c;
-                if (J->cs_c == 1) {
-                    J->dot(mr, nr, kc, rows, bt, J->ldbt, cj, J->rs_c,
-                           J->alpha, beta, bias, relu);
-                } else {
-                    J->dot(mr, nr, kc, rows, bt, J->ldbt, tmp,
-                           FD_GEMM_DOT_MAX_N, 1.0f, 0.0f, NULL, 0);
-                    fd_merge_tile(tmp, FD_GEMM_DOT_MAX_N, mr, nr, cj,
-                                  J->rs_c, J->cs_c, J->alpha, beta, bias, 0,
-                                  relu);
-                }
-            }
-            for (i = 0; i < mr; i++)
-                rows[i] += kc;
-        }
-    }
-}
 
 /* bt[j*ldbt + p] = B[p, j] for j < n, p < ldbt (zero for p >= k). */
 static void fd_pack_bt(int level, fd_index n, fd_index k, const float *b,
@@ -654,8 +657,64 @@ static void fd_pack_bt(int level, fd_index n, fd_index k, const float *b,
     }
 }
 
+/* Thread tid's share: an even split of the blocks of FD_GEMM_DOT_ROWS rows.
+ * Each thread packs its own copy of B^T first: B is small here (n <= 24),
+ * and a private copy costs less than a serial pack before the parallel
+ * region plus the other core fetching it (1.3 MFLOP logits products: the
+ * serial pack was the largest part of what did not scale). */
+static void fd_gemm_dot_run(const fd_dot_job *J, int tid, int nt)
+{
+    const float *rows[FD_GEMM_DOT_ROWS];
+    FD_ALIGN64 float tmp[FD_GEMM_DOT_ROWS * FD_GEMM_DOT_MAX_N];
+    /* even chunks of at most FD_GEMM_DOT_MAX_N columns (20 = 10 + 10) */
+    const fd_index nw = fd_cdiv(J->n, fd_cdiv(J->n, FD_GEMM_DOT_MAX_N));
+    float *bt = J->bt_work + (fd_index)tid * J->bt_sz;
+    fd_index b0, b1, ib, i, j0, pc;
+
+    fd_split(fd_cdiv(J->m, FD_GEMM_DOT_ROWS), nt, tid, &b0, &b1);
+    if (b0 >= b1)
+        return;
+    fd_pack_bt(J->level, J->n, J->k, J->b, J->rs_b, J->cs_b, bt, J->ldbt);
+    for (ib = b0; ib < b1; ib++) {
+        const fd_index i0 = ib * FD_GEMM_DOT_ROWS;
+        const fd_index mr = fd_min(FD_GEMM_DOT_ROWS, J->m - i0);
+        float *cp = J->c + i0 * J->rs_c;
+        for (i = 0; i < mr; i++)
+            rows[i] = J->a + (J->a_rows ? (fd_index)J->a_rows[i0 + i]
+                                        : i0 + i) * J->rs_a;
+        /* K blocks as in fd_gemm_run: earlier ones accumulate into C with
+         * beta = 1, the last one adds the bias and applies relu */
+        for (pc = 0; pc < J->k; pc += J->kcb) {
+            const fd_index kc = fd_min(J->kcb, J->k - pc);
+            const int last = pc + kc >= J->k;
+            const float beta = pc == 0 ? J->beta : 1.0f;
+            const int relu = last && J->relu;
+            /* column chunks of nw (the rows stay in L1 for the next one) */
+            for (j0 = 0; j0 < J->n; j0 += nw) {
+                const fd_index nr = fd_min(nw, J->n - j0);
+                const float *btj = bt + j0 * J->ldbt + pc;
+                const float *bias =
+                    last && J->bias != NULL ? J->bias + j0 : NULL;
+                float *cj = cp + j0 * J->cs_c;
+                if (J->cs_c == 1) {
+                    J->dot(mr, nr, kc, rows, btj, J->ldbt, cj, J->rs_c,
+                           J->alpha, beta, bias, relu);
+                } else {
+                    J->dot(mr, nr, kc, rows, btj, J->ldbt, tmp,
+                           FD_GEMM_DOT_MAX_N, 1.0f, 0.0f, NULL, 0);
+                    fd_merge_tile(tmp, FD_GEMM_DOT_MAX_N, mr, nr, cj,
+                                  J->rs_c, J->cs_c, J->alpha, beta, bias, 0,
+                                  relu);
+                }
+            }
+            for (i = 0; i < mr; i++)
+                rows[i] += kc;
+        }
+    }
+}
+
 /* C = A @ B for n <= FD_GEMM_DOT_MAX_N and A with contiguous rows (cs_a == 1,
- * no a_cols): B^T (and the bias) packed once, then rows split over threads. */
+ * no a_cols): rows split over threads, each with its own packed B^T. */
 static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
                        fd_index k, float alpha, const float *a, fd_index rs_a,
                        const int64_t *a_rows, const float *b, fd_index rs_b,
@@ -667,7 +726,7 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
     const fd_index ldbt = fd_cdiv(k, 16) * 16;
     const fd_index nblk = fd_cdiv(m, FD_GEMM_DOT_ROWS);
     const double by_work = 2.0 * (double)m * (double)n * (double)k /
-                           FD_GEMM_DOT_FLOPS_PER_THREAD;
+                           FD_GEMM_FLOPS_PER_THREAD;
     float *work;
     fd_index j;
     int nt = nthreads < 1 ? 1 : nthreads;
@@ -676,13 +735,21 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
         nt = by_work < 1.0 ? 1 : (int)by_work;
     if ((fd_index)nt > nblk)
         nt = (int)nblk;
-    work = (float *)fd_gemm_alloc((size_t)(n * ldbt + n) * sizeof(float));
+    /* bias (n floats, padded to 16) then one B^T per thread */
+    J.bt_sz = fd_cdiv(n * ldbt, 16) * 16;
+    work = (float *)fd_gemm_alloc((size_t)(fd_cdiv(n, 16) * 16 +
+                                           (fd_index)nt * J.bt_sz) *
+                                  sizeof(float));
     if (work == NULL)
         return FD_ENOMEM;
-    fd_pack_bt(level, n, k, b, rs_b, cs_b, work, ldbt);
+    J.bt_work = work + fd_cdiv(n, 16) * 16;
+    J.b = b;
+    J.rs_b = rs_b;
+    J.cs_b = cs_b;
+    J.level = level;
     J.bias = NULL;
     if (bias != NULL) {
-        float *bp = work + n * ldbt;
+        float *bp = work;
         for (j = 0; j < n; j++)
             bp[j] = bias[j * inc_bias];
         J.bias = bp;
@@ -695,7 +762,6 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
     J.a = a;
     J.rs_a = rs_a;
     J.a_rows = a_rows;
-    J.bt = work;
     J.ldbt = ldbt;
     {
         const fd_index nkb = fd_cdiv(k, fd_cdiv(FD_GEMM_DOT_BT_FLOATS, n));
@@ -862,18 +928,24 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
      * the micro-kernel (ldb = its row stride) instead of copied: for the
      * 10-row transposed weight gradient every B panel is used once, so the
      * copy was half the time (512x128 @ 128x10: 72 -> 120 GFLOP/s); at
-     * m = 128..784 it is neutral to +3%.  Large m keeps packing (predict:
+     * m = 128..784 it pays only when every row of the panel starts on a
+     * 64-byte line: 128x784 @ 784x512 took 402 us in place, 430 us packed,
+     * and 455-496 us in place from NumPy's usual 16-mod-64 address, where
+     * each 64-byte load spans two lines.  A panel used once (m <= MR) is
+     * read in place at any alignment.  Large m keeps packing (predict:
      * packed panels ~1% faster, and no long-stride streams). */
     J.direct_b = J.B.vidx == NULL && J.B.pidx == NULL && J.B.vs == 1 &&
-                 J.m <= FD_GEMM_DIRECT_B_MAX_M;
+                 J.m <= FD_GEMM_DIRECT_B_MAX_M &&
+                 (J.m <= J.kk.mr ||
+                  ((uintptr_t)J.B.base % 64 == 0 &&
+                   (J.B.ps * (fd_index)sizeof(float)) % 64 == 0));
 
     /* threads: enough work each, and no more than the tiles */
     m_t = fd_cdiv(J.m, J.kk.mr);
     n_t = fd_cdiv(J.n, J.kk.nr);
     nt = nthreads < 1 ? 1 : nthreads;
     {
-        const double by_work = k < FD_GEMM_PAR_MIN_K && flops < 1e7 ? 0.0 :
-                               flops / FD_GEMM_FLOPS_PER_THREAD;
+        const double by_work = flops / FD_GEMM_FLOPS_PER_THREAD;
         if (by_work < (double)nt)
             nt = by_work < 1.0 ? 1 : (int)by_work;
         if ((double)nt > (double)m_t * (double)n_t)

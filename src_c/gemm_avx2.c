@@ -30,8 +30,11 @@
 #define FD_ROW_STORE(i, c0, c1)                                         \
     do {                                                                \
         float *ci_ = c + (i) * ldc;                                     \
-        __m256 v0_ = _mm256_mul_ps(va, c0);                             \
-        __m256 v1_ = _mm256_mul_ps(va, c1);                             \
+        __m256 v0_ = c0, v1_ = c1;                                      \
+        if (alpha != 1.0f) { /* x * 1 == x: skip it (short k) */        \
+            v0_ = _mm256_mul_ps(va, v0_);                               \
+            v1_ = _mm256_mul_ps(va, v1_);                               \
+        }                                                               \
         if (beta != 0.0f) {                                             \
             v0_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_), v0_);       \
             v1_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_ + 8), v1_);   \

@@ -14,6 +14,10 @@ larger) and every *layout* an array can have in NumPy:
 "negrow"   ``base[::-1]``: negative row stride, positive column stride
 "rowpad"   ``base[:, 2:n+2]`` of an (m, n+5) array: contiguous rows, padded,
            starting 8 bytes into a row (not SIMD-aligned)
+"line"     contiguous rows that each start on a 64-byte cache line (row
+           stride rounded up to 16 floats): the only layout whose B the GEMM
+           reads in place instead of packing (NumPy's own arrays start 16
+           bytes past a line); "lineT" is its transpose (aligned columns)
 "bcast"    ``np.broadcast_to(row, (m, n))``: row stride 0 (read-only)
 "bcastcol" ``np.broadcast_to(col, (m, n))``: column stride 0 (read-only)
 =========  ==============================================================
@@ -58,7 +62,7 @@ GEMM_SHAPES = [
 #: the packed path, one small enough (m*n*k < 4096) for the direct loop
 GEMM_LAYOUT_SHAPES = [(13, 40, 37), (7, 17, 33)]
 
-LAYOUTS = ["C", "F", "T", "strided", "neg", "negrow", "rowpad"]
+LAYOUTS = ["C", "F", "T", "strided", "neg", "negrow", "rowpad", "line"]
 READONLY_LAYOUTS = ["bcast", "bcastcol"]
 ALL_LAYOUTS = LAYOUTS + READONLY_LAYOUTS
 
@@ -78,6 +82,16 @@ def _guarded(shape, dtype):
     return buf[GUARD:GUARD + size].reshape(shape)
 
 
+def _line_aligned(m, n, dtype):
+    """(m, n) with every row starting on a 64-byte line, in a guarded buffer."""
+    per = 64 // np.dtype(dtype).itemsize
+    ld = -(-max(n, 1) // per) * per
+    size = m * ld
+    buf = np.full(size + 2 * GUARD + per, SENTINEL, dtype)
+    start = GUARD + (-(buf.ctypes.data + GUARD * buf.itemsize) % 64) // buf.itemsize
+    return buf[start:start + size].reshape(m, ld)[:, :n]
+
+
 def _empty_like_layout(shape, layout, dtype):
     """A writable array of ``shape`` in ``layout`` (its buffer filled with SENTINEL)."""
     shape = tuple(shape)
@@ -95,6 +109,8 @@ def _empty_like_layout(shape, layout, dtype):
             return _guarded((n,), dtype)[::-1]
         if layout == "rowpad":
             return _guarded((n + 5,), dtype)[2:n + 2]
+        if layout == "line":
+            return _line_aligned(1, n, dtype)[0]
         raise ValueError(layout)
     m, n = shape
     if layout == "T":
@@ -107,6 +123,10 @@ def _empty_like_layout(shape, layout, dtype):
         return _guarded((m, n), dtype)[::-1]
     if layout == "rowpad":
         return _guarded((m, n + 5), dtype)[:, 2:n + 2]
+    if layout == "line":
+        return _line_aligned(m, n, dtype)
+    if layout == "lineT":   # the transpose of a "line" array: aligned columns
+        return _line_aligned(n, m, dtype).T
     raise ValueError("unknown layout %r" % (layout,))
 
 
