@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from ._atomic import atomic_file
-from . import _config
+from . import _config, _memory
 from . import callbacks as _callbacks
 from . import layers as _layers
 from . import losses as _losses
@@ -73,14 +73,14 @@ class _Workspace:
         self.rows = rows
         layers = model.layers
         self.fused = model._fused()
-        self.outs = [np.empty((rows, l.units), _F32) for l in layers]
-        self.grads = [np.empty((rows, l.units), _F32) for l in layers] if train else None
+        self.outs = [_memory.empty((rows, l.units)) for l in layers]
+        self.grads = [_memory.empty((rows, l.units)) for l in layers] if train else None
         last = len(layers) - 1
-        self.scratch = [np.empty((rows, l.units), _F32)
+        self.scratch = [_memory.empty((rows, l.units))
                         if train and l.activation.needs_scratch
                         and not (self.fused and i == last) else None
                         for i, l in enumerate(layers)]
-        self.probs = (np.empty((rows, layers[-1].units), _F32)
+        self.probs = (_memory.empty((rows, layers[-1].units))
                       if need_probs and self.fused else None)
         self.targets = (np.empty((rows,) + target_proto.shape[1:], target_proto.dtype)
                         if target_proto is not None else None)
@@ -174,8 +174,8 @@ class Sequential:
             dim = layer.output_dim
         shapes = [s for l in self.layers for s in l.param_shapes()]
         total = int(sum(int(np.prod(s)) for s in shapes))
-        params = np.empty(total, _F32)
-        grads = np.zeros(total, _F32)
+        params = _memory.empty(total)    # line-aligned: see _memory
+        grads = _memory.zeros(total)
         offset = 0
         for layer in self.layers:
             pv, gv = [], []

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import _config
+from . import _config, _memory
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "serialize", "deserialize"]
 
@@ -64,7 +64,7 @@ class Optimizer:
         """Zero state for ``n_params`` parameters (kept if already that size)."""
         if self._state is not None and self._size == n_params:
             return
-        self._state = [np.zeros(n_params, _F32) for _ in range(self._n_state())]
+        self._state = [_memory.zeros(n_params) for _ in range(self._n_state())]
         self._size = n_params
         self.iterations = 0
 
