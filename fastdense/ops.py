@@ -48,8 +48,12 @@ def _c_kernels():
 
 def _is_f32(x):
     """A plain float32 ndarray whose elements the C kernels can address."""
-    return (type(x) is np.ndarray and x.dtype == _F32 and x.flags.aligned
-            and all(s % 4 == 0 for s in x.strides))
+    if type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.aligned:
+        return False
+    for s in x.strides:   # a loop: half the cost of all(<generator>)
+        if s & 3:
+            return False
+    return True
 
 
 def _writable_f32(x):
@@ -124,7 +128,7 @@ def dot(a, b, out=None):
     if out is not None and (np.may_share_memory(out, a) or
                             np.may_share_memory(out, b)):
         target = np.empty(shape, _F32)    # compute first, then overwrite
-    c2 = target.reshape(a2.shape[0], b2.shape[1])
+    c2 = target if target.ndim == 2 else target.reshape(a2.shape[0], b2.shape[1])
     K.sgemm(a2, b2, c2, nthreads=_config.get_num_threads())
     if out is not None and target is not out:
         out[...] = target
