@@ -21,6 +21,11 @@ What it measures (``python -m fastdense.bench --help`` for the options):
     torch`` works; the floor (the epoch's matrix products alone through
     NumPy's BLAS); test accuracy after the configured epochs.
 (c) predict on the 10,000 test images, the same contenders.
+(d) thread scaling -- the six matrix products of one training step at one
+    thread and at all cores: fastdense's GEMM called as ``fit`` calls it (the
+    C binding, on line-aligned buffers as the model allocates them), NumPy's
+    ``np.dot`` on the same arrays; per product and for the step's six
+    together (total time at one thread / total time at all cores).
 
 How: contenders are run interleaved (the order rotates every repeat), after a
 warm-up, each sample long enough to time (``--min-time``), and the medians
@@ -376,6 +381,24 @@ def _ew_case(kernel, m, n, role=""):
 
 # The seed network: batch 128, 784 -> 512 -> 10; 407,050 parameters.
 N_PARAMS = 784 * 512 + 512 + 512 * 10 + 10
+#: (m, k, n, a_t, b_t, role) of the six matrix products of one training step
+#: of a 784-512-10 network (a_t / b_t: the operand is a transposed view); the
+#: seed network's first layer skips the last one
+STEP_PRODUCTS = [
+    (128, 784, 512, False, False, "forward x@W1"),
+    (128, 512, 10, False, False, "forward h@W2"),
+    (512, 128, 10, True, False, "grad W2 = H^T dZ2"),
+    (128, 10, 512, False, True, "grad h = dZ2 W2^T"),
+    (784, 128, 512, True, False, "grad W1 = X^T dZ1"),
+    (128, 512, 784, False, True, "grad x = dZ1 W1^T"),
+]
+#: the same six at toy sizes, for the smoke test
+SMALL_STEP_PRODUCTS = [(16, 24, 20, False, False, "forward"),
+                       (16, 20, 3, False, False, "forward 2"),
+                       (20, 16, 3, True, False, "grad W2"),
+                       (16, 3, 20, False, True, "grad h"),
+                       (24, 16, 20, True, False, "grad W1"),
+                       (16, 20, 24, False, True, "grad x")]
 
 ELEMENTWISE = ("add_f32", "relu_f32", "relu_backward_f32", "bias_grad_f32",
                "softmax_f32", "softmax_xent_f32")
@@ -399,14 +422,7 @@ def kernel_cases(sizes="all"):
         return cases
     if sizes not in ("seed", "all"):
         raise ValueError("sizes must be 'small', 'seed' or 'all', got %r" % (sizes,))
-    seed_dots = [  # (m, k, n, a_t, b_t, role)
-        (128, 784, 512, False, False, "forward x@W1"),
-        (784, 128, 512, True, False, "grad W1 = X^T dZ1"),
-        (128, 512, 10, False, False, "forward h@W2"),
-        (512, 128, 10, True, False, "grad W2 = H^T dZ2"),
-        (128, 10, 512, False, True, "grad h = dZ2 W2^T"),
-        (10000, 784, 512, False, False, "predict x@W1"),
-    ]
+    seed_dots = STEP_PRODUCTS + [(10000, 784, 512, False, False, "predict x@W1")]
     cases = []
     for layout in ("C", "F"):
         for m, k, n, a_t, b_t, role in seed_dots:
@@ -510,6 +526,72 @@ def spin_probe(threads, quiet=0.3, calls=20):
         a_s, s_s = statistics.median(after), statistics.median(settled)
         out[me] = {"after_other_s": a_s, "after_quiet_s": s_s, "slowdown": a_s / s_s}
     return out
+
+
+# ---------------------------------------------------------------------------
+# thread scaling of the training step's products
+# ---------------------------------------------------------------------------
+
+def _step_operands(rng, m, k, n, a_t, b_t):
+    """a, b, c as the model holds them: line-aligned (fastdense._memory)
+    storage, the transposed operands as views of the stored arrays."""
+    from . import _memory
+
+    def stored(*shape):
+        x = _memory.empty(shape)
+        x[...] = _rand(rng, *shape)
+        return x
+    a = stored(k, m).T if a_t else stored(m, k)
+    b = stored(n, k).T if b_t else stored(k, n)
+    return a, b, _memory.empty((m, n))
+
+
+def run_scaling(nmax, repeats, min_time, settle, log, products=STEP_PRODUCTS):
+    """2-thread (nmax) against 1-thread time of each step product, both sides.
+
+    fastdense: ``_ckernels.sgemm`` with ``nthreads`` 1 and nmax, interleaved.
+    NumPy: ``np.dot`` under ``threadpool_limits(1)`` and ``(nmax)``, the two
+    alternating every round.  Medians of ``repeats`` samples.
+    """
+    K = _config._ckernels
+    rng = np.random.default_rng(3)
+    have_tpc = _have_threadpoolctl()
+    rows = []
+    for m, k, n, a_t, b_t, role in products:
+        a, b, c = _step_operands(rng, m, k, n, a_t, b_t)
+        fd = interleaved({1: lambda: K.sgemm(a, b, c, nthreads=1),
+                          nmax: lambda: K.sgemm(a, b, c, nthreads=nmax)},
+                         repeats=repeats, min_time=min_time, settle=settle)
+        npy = {1: [], nmax: []}
+        if have_tpc:
+            from threadpoolctl import threadpool_limits
+            for r in range(repeats):
+                for nt in ((1, nmax) if r % 2 == 0 else (nmax, 1)):
+                    with threadpool_limits(nt, user_api="blas"):
+                        s = interleaved({nt: lambda: np.dot(a, b, out=c)}, repeats=1,
+                                        min_time=min_time, settle=settle)
+                    npy[nt] += s[nt]
+        shape = "%dx%d%s @ %dx%d%s" % (m, k, "(T)" if a_t else "", k, n, "(T)" if b_t else "")
+        rec = {"shape": shape, "role": role, "flops": 2.0 * m * n * k,
+               "fastdense_1_s": _median(fd[1]), "fastdense_n_s": _median(fd[nmax]),
+               "numpy_1_s": _median(npy[1]), "numpy_n_s": _median(npy[nmax])}
+        rec["fastdense_scaling"] = rec["fastdense_1_s"] / rec["fastdense_n_s"]
+        rec["numpy_scaling"] = (rec["numpy_1_s"] / rec["numpy_n_s"]) if have_tpc else None
+        rows.append(rec)
+        log("  scaling %-32s fastdense %.2fx" % (shape, rec["fastdense_scaling"]))
+    # the step's GEMM work: all six products, and the five of the seed
+    # network (its first layer computes no grad x)
+    def total(key, part):
+        return sum(r[key] for r in rows[:part])
+    step = {}
+    for name, part in (("all six products", 6), ("the seed step's five", 5)):
+        fd1, fdn = total("fastdense_1_s", part), total("fastdense_n_s", part)
+        step[name] = {"fastdense_1_s": fd1, "fastdense_n_s": fdn, "fastdense_scaling": fd1 / fdn}
+        if have_tpc:
+            n1, nn = total("numpy_1_s", part), total("numpy_n_s", part)
+            step[name].update({"numpy_1_s": n1, "numpy_n_s": nn, "numpy_scaling": n1 / nn})
+    return {"threads": nmax, "products": rows, "step": step,
+            "numpy_pinned": have_tpc}
 
 
 # ---------------------------------------------------------------------------
@@ -820,6 +902,29 @@ def format_report(res):
                          sp["fastdense"]["slowdown"],
                          _fmt_time(sp["numpy"]["after_other_s"]),
                          _fmt_time(sp["numpy"]["after_quiet_s"]), sp["numpy"]["slowdown"]))
+    sc = res.get("scaling")
+    if sc:
+        n = sc["threads"]
+        lines.append("")
+        lines.append("Thread scaling of the training step's products: time at 1 thread / time "
+                     "at %d (fastdense as fit calls it; NumPy's np.dot%s)" % (
+                         n, "" if sc["numpy_pinned"] else ", BLAS threads not pinned"))
+        hdr = "  %-24s %-34s %10s %10s %6s %10s %10s %6s" % (
+            "product", "shape", "fd 1 thr", "fd %d thr" % n, "ratio", "np 1 thr",
+            "np %d thr" % n, "ratio")
+        lines.append(hdr)
+        ratio = lambda x: "" if x is None else "%.2fx" % x
+        for r in sc["products"]:
+            lines.append("  %-24s %-34s %10s %10s %6s %10s %10s %6s" % (
+                r["role"][:24], r["shape"], _fmt_time(r["fastdense_1_s"]),
+                _fmt_time(r["fastdense_n_s"]), ratio(r["fastdense_scaling"]),
+                _fmt_time(r["numpy_1_s"]), _fmt_time(r["numpy_n_s"]),
+                ratio(r["numpy_scaling"])))
+        for name, t in sc["step"].items():
+            lines.append("  %-59s %10s %10s %6s %10s %10s %6s" % (
+                name + " together", _fmt_time(t["fastdense_1_s"]), _fmt_time(t["fastdense_n_s"]),
+                ratio(t["fastdense_scaling"]), _fmt_time(t.get("numpy_1_s", float("nan"))),
+                _fmt_time(t.get("numpy_n_s", float("nan"))), ratio(t.get("numpy_scaling"))))
     for tr in res.get("training", []):
         lines.append("")
         lines.append("Training, %d thread%s: seconds per epoch (median of %d epoch(s); %d "
@@ -973,6 +1078,8 @@ def build_parser():
     ap.add_argument("--kernels-only", action="store_true", help="skip training and predict")
     ap.add_argument("--no-kernels", action="store_true", help="skip the kernel table")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the thread-scaling table of the step's products")
     ap.add_argument("--settle", type=float, default=None,
                     help="sleep this long before each sample so the other library's "
                          "spinning threads go idle (default 0.15 s at more than one "
@@ -1017,7 +1124,7 @@ def run(args, log=print):
                         "sizes": sizes, "epochs": epochs,
                         "train_repeats": train_repeats, "quick": bool(args.quick)},
            "notes": [], "kernels": [], "blas_peak": [], "spin": [], "training": [],
-           "predict": [], "skipped_sections": []}
+           "predict": [], "scaling": None, "skipped_sections": []}
     notes = res["notes"]
     if not _have_threadpoolctl():
         notes.append("threadpoolctl is not installed: NumPy's BLAS threads cannot be "
@@ -1068,6 +1175,11 @@ def run(args, log=print):
                                       settle=_settle(args, n))
                 res["training"].append(tr)
                 res["predict"].append(pr)
+    if cases and max(threads) > 1 and not args.no_scaling:
+        nmax = max(threads)
+        log("thread scaling: the step's products at 1 and %d threads" % nmax)
+        res["scaling"] = run_scaling(nmax, repeats, min_time, _settle(args, nmax), log,
+                                     SMALL_STEP_PRODUCTS if sizes == "small" else STEP_PRODUCTS)
     try:
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())
     except (AttributeError, OSError):

@@ -3,6 +3,8 @@ tiny shapes runs, returns 0, prints the table and writes JSON with the
 expected keys and finite, positive numbers.  No timing is asserted: the
 numbers depend on the machine and its load; only their shape is checked.
 """
+import contextlib
+import io
 import json
 import math
 
@@ -15,17 +17,25 @@ def _finite_positive(x):
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
-@pytest.fixture
-def smoke_json(tmp_path, capsys, restore_fastdense_config, ckernels):
-    path = tmp_path / "out" / "bench.json"
-    code = bench.main(["--quick", "--kernels-only", "--sizes", "small", "--threads", "1,2",
-                       "--repeats", "2", "--min-time", "0.001", "--json", str(path),
-                       "--no-chart", "--quiet"])
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def smoke_json(tmp_path_factory, ckernels):
+    """One run (about 10 s) shared by the tests below."""
+    import fastdense
+    path = tmp_path_factory.mktemp("bench") / "out" / "bench.json"
+    out = io.StringIO()
+    backend, threads = fastdense.backend(), fastdense.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = bench.main(["--quick", "--kernels-only", "--sizes", "small", "--threads",
+                               "1,2", "--repeats", "2", "--min-time", "0.001", "--json",
+                               str(path), "--no-chart", "--quiet"])
+    finally:
+        fastdense.set_backend(backend)
+        fastdense.set_num_threads(threads)
     assert code == 0
     assert path.exists()
     with open(path) as f:
-        return json.load(f), out
+        return json.load(f), out.getvalue()
 
 
 def test_json_has_machine_settings_and_kernels(smoke_json):
@@ -68,6 +78,35 @@ def test_ratios_and_rates_are_finite_and_positive(smoke_json):
                 assert _finite_positive(r[key]), (r["name"], key, r[key])
     for p in res["blas_peak"]:
         assert _finite_positive(p["gflops"])
+
+
+def test_scaling_section_covers_the_step_products(smoke_json):
+    res, out = smoke_json
+    sc = res["scaling"]
+    assert sc["threads"] == 2
+    assert [r["role"] for r in sc["products"]] == [p[5] for p in bench.SMALL_STEP_PRODUCTS]
+    for r in sc["products"]:
+        for key in ("fastdense_1_s", "fastdense_n_s", "fastdense_scaling"):
+            assert _finite_positive(r[key]), (r["shape"], key)
+        assert r["fastdense_scaling"] == pytest.approx(r["fastdense_1_s"] / r["fastdense_n_s"])
+        if sc["numpy_pinned"]:
+            assert _finite_positive(r["numpy_scaling"])
+    six = sc["step"]["all six products"]
+    assert six["fastdense_1_s"] == pytest.approx(sum(r["fastdense_1_s"] for r in sc["products"]))
+    five = sc["step"]["the seed step's five"]
+    assert five["fastdense_n_s"] == pytest.approx(
+        sum(r["fastdense_n_s"] for r in sc["products"][:5]))
+    assert "Thread scaling of the training step's products" in out
+
+
+def test_no_scaling_section_at_one_thread(tmp_path, capsys, restore_fastdense_config, ckernels):
+    path = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--kernels-only", "--sizes", "small", "--threads", "1",
+                       "--repeats", "1", "--min-time", "0.001", "--json", str(path),
+                       "--no-chart", "--quiet"]) == 0
+    with open(path) as f:
+        assert json.load(f)["scaling"] is None
+    assert "Thread scaling" not in capsys.readouterr().out
 
 
 def test_table_printed(smoke_json):
