@@ -111,7 +111,11 @@ class BuildExt(build_ext):
         omp = probe_openmp(compiler)
         # -fno-math-errno: sqrtf need not set errno, so loops with it
         # vectorise; results are unchanged (IEEE sqrt is exact either way).
-        base = ["/O2"] if msvc else ["-O3", "-std=c99", "-fno-math-errno"]
+        # -ffp-contract=off: no a*b+c fused into one rounding in the
+        # compiler-vectorised loops (the -mfma builds of optim_rows.h must give
+        # the portable build's bits; -std=c99 implies it for gcc, not clang).
+        base = ["/O2"] if msvc else ["-O3", "-std=c99", "-fno-math-errno",
+                                     "-ffp-contract=off"]
         if not msvc:
             base += ["-Wall"] if omp else ["-Wall", "-Wno-unknown-pragmas"]
         # FASTDENSE_CFLAGS lets a developer add flags (sanitizers, -g, ...).

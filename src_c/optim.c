@@ -5,33 +5,48 @@
  * The model keeps all its parameters in one flat vector, so one call updates
  * every weight and bias in a single pass over param, grad and the optimizer
  * state.  The matrix is split into row/column-chunk tasks (fd_internal.h);
- * each task runs one row function, which has a unit-stride loop that the
- * compiler vectorises (sqrt and division are IEEE-exact in SIMD too, so the
- * vector and scalar loops give the same bits) and a strided loop for other
- * layouts.  Elements are independent: any thread count gives the same result.
+ * each task runs one row function (optim_rows.h), which has a unit-stride
+ * loop that the compiler vectorises and a strided loop for other layouts.
+ * The row functions are compiled for the portable target here and for AVX2
+ * and AVX-512 in optim_avx2.c / optim_avx512.c; each call takes the set
+ * fd_simd_level() allows.  Every set gives the same bits (sqrt and division
+ * are IEEE-exact in SIMD, no contraction), and elements are independent, so
+ * any thread count gives the same result too.
  */
-#include <math.h>
 #include "fd_internal.h"
+#include "optim_internal.h"
 
-static void fd_rmsprop_row(fd_index len, float *p, fd_index cp,
-                           const float *g, fd_index cg, float *a, fd_index ca,
-                           float lr, float rho, float one_minus_rho, float eps)
+/* the portable rows: fd_rmsprop_row, fd_sgd_row, fd_adam_row */
+#define FD_ROWS_SUFFIX
+#define FD_ROWS_LINKAGE static
+#include "optim_rows.h"
+
+/* The row functions for this CPU (read once per call, not cached: no
+ * global state, and FASTDENSE_SIMD can change between calls). */
+static fd_optim_rows fd_optim_select(void)
 {
-    if (cp == 1 && cg == 1 && ca == 1) {
-        for (fd_index j = 0; j < len; j++) {
-            const float gj = g[j];
-            const float acc = rho * a[j] + one_minus_rho * (gj * gj);
-            a[j] = acc;
-            p[j] -= (lr * gj) / (sqrtf(acc) + eps);
-        }
-    } else {
-        for (fd_index j = 0; j < len; j++) {
-            const float gj = g[j * cg];
-            const float acc = rho * a[j * ca] + one_minus_rho * (gj * gj);
-            a[j * ca] = acc;
-            p[j * cp] -= (lr * gj) / (sqrtf(acc) + eps);
-        }
+    fd_optim_rows r;
+    const int level = fd_simd_level();
+    r.rmsprop = fd_rmsprop_row;
+    r.sgd = fd_sgd_row;
+    r.adam = fd_adam_row;
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+    if (level >= 2) {
+        r.rmsprop = fd_rmsprop_row_avx512;
+        r.sgd = fd_sgd_row_avx512;
+        r.adam = fd_adam_row_avx512;
+        return r;
     }
+#endif
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+    if (level >= 1) {
+        r.rmsprop = fd_rmsprop_row_avx2;
+        r.sgd = fd_sgd_row_avx2;
+        r.adam = fd_adam_row_avx2;
+    }
+#endif
+    (void)level;
+    return r;
 }
 
 int fd_rmsprop_update_f32(fd_index m, fd_index n,
@@ -41,35 +56,13 @@ int fd_rmsprop_update_f32(fd_index m, fd_index n,
                           float lr, float rho, float eps, int nthreads)
 {
     const float one_minus_rho = 1.0f - rho;
+    const fd_optim_rows rows = fd_optim_select();
     FD_FOR_TASKS(m, n, nthreads,
-        fd_rmsprop_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.rmsprop(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                        grad + i * rs_g + j0 * cs_g, cs_g,
                        accum + i * rs_a + j0 * cs_a, cs_a,
                        lr, rho, one_minus_rho, eps));
     return FD_OK;
-}
-
-static void fd_sgd_row(fd_index len, float *p, fd_index cp,
-                       const float *g, fd_index cg, float *v, fd_index cv,
-                       float lr, float momentum, int nesterov)
-{
-    if (v == NULL) {
-        for (fd_index j = 0; j < len; j++)
-            p[j * cp] -= lr * g[j * cg];
-    } else if (cp == 1 && cg == 1 && cv == 1) {
-        for (fd_index j = 0; j < len; j++) {
-            const float vel = momentum * v[j] - lr * g[j];
-            v[j] = vel;
-            p[j] += nesterov ? momentum * vel - lr * g[j] : vel;
-        }
-    } else {
-        for (fd_index j = 0; j < len; j++) {
-            const float gj = g[j * cg];
-            const float vel = momentum * v[j * cv] - lr * gj;
-            v[j * cv] = vel;
-            p[j * cp] += nesterov ? momentum * vel - lr * gj : vel;
-        }
-    }
 }
 
 int fd_sgd_update_f32(fd_index m, fd_index n,
@@ -78,40 +71,15 @@ int fd_sgd_update_f32(fd_index m, fd_index n,
                       float *velocity, fd_index rs_v, fd_index cs_v,
                       float lr, float momentum, int nesterov, int nthreads)
 {
+    const fd_optim_rows rows = fd_optim_select();
     if (velocity == NULL && momentum != 0.0f)
         return FD_EINVAL;
     FD_FOR_TASKS(m, n, nthreads,
-        fd_sgd_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.sgd(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                    grad + i * rs_g + j0 * cs_g, cs_g,
                    velocity ? velocity + i * rs_v + j0 * cs_v : NULL, cs_v,
                    lr, momentum, nesterov));
     return FD_OK;
-}
-
-static void fd_adam_row(fd_index len, float *p, fd_index cp,
-                        const float *g, fd_index cg, float *m1, fd_index cm,
-                        float *v2, fd_index cv, float lr_t, float beta1,
-                        float beta2, float c1, float c2, float eps)
-{
-    if (cp == 1 && cg == 1 && cm == 1 && cv == 1) {
-        for (fd_index j = 0; j < len; j++) {
-            const float gj = g[j];
-            const float mt = beta1 * m1[j] + c1 * gj;
-            const float vt = beta2 * v2[j] + c2 * (gj * gj);
-            m1[j] = mt;
-            v2[j] = vt;
-            p[j] -= (lr_t * mt) / (sqrtf(vt) + eps);
-        }
-    } else {
-        for (fd_index j = 0; j < len; j++) {
-            const float gj = g[j * cg];
-            const float mt = beta1 * m1[j * cm] + c1 * gj;
-            const float vt = beta2 * v2[j * cv] + c2 * (gj * gj);
-            m1[j * cm] = mt;
-            v2[j * cv] = vt;
-            p[j * cp] -= (lr_t * mt) / (sqrtf(vt) + eps);
-        }
-    }
 }
 
 int fd_adam_update_f32(fd_index m, fd_index n,
@@ -123,8 +91,9 @@ int fd_adam_update_f32(fd_index m, fd_index n,
                        int nthreads)
 {
     const float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
+    const fd_optim_rows rows = fd_optim_select();
     FD_FOR_TASKS(m, n, nthreads,
-        fd_adam_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.adam(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                     grad + i * rs_g + j0 * cs_g, cs_g,
                     m1 + i * rs_m + j0 * cs_m, cs_m,
                     v2 + i * rs_v + j0 * cs_v, cs_v,

@@ -1009,6 +1009,42 @@ def test_sgemm_odd_thread_counts(ckernels, reference, shape, nthreads):
     run_gemm(ckernels, reference, shape, ("T", "C", "C", "C"), "beta_bias_relu", nthreads, seed=12)
 
 
+OPTIMIZER_KERNELS = [n for n in KERNEL_NAMES if "_update_" in n]
+
+
+@pytest.mark.parametrize("plan", ["C", "mixed"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 15), (1, 33), (3, 70), (1, 407050 // 37)],
+                         ids=str)
+@pytest.mark.parametrize("name", OPTIMIZER_KERNELS)
+def test_optimizer_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan):
+    """optim_rows.h is compiled per ISA (optim_avx2.c, optim_avx512.c); each
+    level must give the portable build's bits, NaN/inf included (the vector
+    body, its tails and the strided loop)."""
+    have = ckernels.simd_name()
+    levels = SIMD_LEVELS[:SIMD_LEVELS.index(have) + 1]
+    kern = KERNELS[name]
+    results = {}
+    old = os.environ.get("FASTDENSE_SIMD")
+    try:
+        for level in levels:
+            os.environ["FASTDENSE_SIMD"] = level
+            case = kern.build(shape, Plan(plan), np.random.default_rng(21), 0.02)
+            with np.errstate(all="ignore"):
+                case.call(getattr(ckernels, kern.func), ALL_CORES)
+            results[level] = {k: case.get(k).copy() for k in case.outputs}
+    finally:
+        if old is None:
+            os.environ.pop("FASTDENSE_SIMD", None)
+        else:
+            os.environ["FASTDENSE_SIMD"] = old
+    base = results["generic"]
+    for level in levels[1:]:
+        for key, arr in base.items():
+            assert arr.tobytes() == results[level][key].tobytes(), (
+                "%s %s %s: %s differs between generic and %s" % (name, shape, plan, key,
+                                                                 level))
+
+
 @pytest.mark.parametrize("nthreads", [3, 5])
 @pytest.mark.parametrize("name", KERNEL_NAMES)
 def test_kernel_odd_thread_counts(ckernels, reference, name, nthreads):
