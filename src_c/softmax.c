@@ -11,22 +11,83 @@
  * the row.  Row losses are added per thread over a fixed contiguous range of
  * rows and the partial sums combined in thread order: the result does not
  * depend on timing.
+ *
+ * The exponentials are taken FD_EXP_CHUNK at a time in a stack buffer,
+ * buf = x - max then exp in place, by the widest exp step fd_simd_level()
+ * allows (softmax_avx512.c, softmax_avx2.c: vector Cephes expf; else the C
+ * library's expf), so every layout of x gives the same values.  The fused
+ * kernel keeps the buffer for its second visit when the row fits in one
+ * chunk (the seed network's 10 classes) and recomputes it otherwise.
  */
 #include <math.h>
-#include "fd_internal.h"
+#include <string.h>
 
-/* max with NaN propagation, as np.max */
+#include "fd_internal.h"
+#include "softmax_internal.h"
+
+#define FD_EXP_CHUNK 256
+
+static double fd_exp_sum_generic(fd_index n, float *buf)
+{
+    double acc = 0.0;
+    for (fd_index j = 0; j < n; j++) {
+        buf[j] = expf(buf[j]);
+        acc += buf[j];
+    }
+    return acc;
+}
+
+/* The exp step for this CPU (chosen per call: no global state). */
+static fd_exp_sum_fn fd_exp_select(void)
+{
+    const int level = fd_simd_level();
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+    if (level >= 2)
+        return fd_exp_sum_avx512;
+#endif
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+    if (level >= 1)
+        return fd_exp_sum_avx2;
+#endif
+    (void)level;
+    return fd_exp_sum_generic;
+}
+
+/* buf[0:len] = exp(x[j0 + j] - mx) for j < len; returns their sum. */
+static double fd_exp_chunk(fd_exp_sum_fn exp_sum, fd_index j0, fd_index len,
+                           const float *x, fd_index cs, float mx, float *buf)
+{
+    if (cs == 1) {              /* unit stride: a vectorised loop */
+        const float *xs = x + j0;
+        for (fd_index j = 0; j < len; j++)
+            buf[j] = xs[j] - mx;
+    } else {
+        for (fd_index j = 0; j < len; j++)
+            buf[j] = x[(j0 + j) * cs] - mx;
+    }
+    return exp_sum(len, buf);
+}
+
+/* max with NaN propagation, as np.max: the largest value, or NaN if there
+ * is one (a running max and a NaN flag: no early exit, no branch) */
 static float fd_row_max(fd_index n, const float *x, fd_index cs)
 {
     float mx = x[0];
-    for (fd_index j = 1; j < n; j++) {
-        float v = x[j * cs];
-        if (v > mx || v != v)
-            mx = v;
-        if (mx != mx)
-            break;
+    int nan = x[0] != x[0];
+    if (cs == 1) {
+        for (fd_index j = 1; j < n; j++) {
+            const float v = x[j];
+            mx = v > mx ? v : mx;
+            nan |= v != v;
+        }
+    } else {
+        for (fd_index j = 1; j < n; j++) {
+            const float v = x[j * cs];
+            mx = v > mx ? v : mx;
+            nan |= v != v;
+        }
     }
-    return mx;
+    return nan ? NAN : mx;
 }
 
 /* first index of the maximum; a NaN counts as the maximum (as np.argmax) */
@@ -56,49 +117,67 @@ int fd_softmax_f32(fd_index m, fd_index n,
         return FD_EINVAL;
     if (m == 0 || n == 0)
         return FD_OK;
+    const fd_exp_sum_fn exp_sum = fd_exp_select();
     const int nt = fd_threads_for(m * n, nthreads);
     (void)nt;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (fd_index i = 0; i < m; i++) {
+        float buf[FD_EXP_CHUNK];
         const float *xi = x + i * rs_x;
         float *oi = out + i * rs_o;
         const float mx = fd_row_max(n, xi, cs_x);
         double acc = 0.0;
-        for (fd_index j = 0; j < n; j++) {
-            float e = expf(xi[j * cs_x] - mx);
-            oi[j * cs_o] = e;
-            acc += e;
+        for (fd_index j0 = 0; j0 < n; j0 += FD_EXP_CHUNK) {
+            const fd_index len = fd_min(FD_EXP_CHUNK, n - j0);
+            acc += fd_exp_chunk(exp_sum, j0, len, xi, cs_x, mx, buf);
+            if (cs_o == 1)
+                memcpy(oi + j0, buf, (size_t)len * sizeof(float));
+            else
+                for (fd_index j = 0; j < len; j++)
+                    oi[(j0 + j) * cs_o] = buf[j];
         }
         const float sum = (float)acc;
-        for (fd_index j = 0; j < n; j++)
-            oi[j * cs_o] = oi[j * cs_o] / sum;
+        if (cs_o == 1)          /* unit stride: vector division (exact) */
+            for (fd_index j = 0; j < n; j++)
+                oi[j] = oi[j] / sum;
+        else
+            for (fd_index j = 0; j < n; j++)
+                oi[j * cs_o] = oi[j * cs_o] / sum;
     }
     return FD_OK;
 }
 
 /* One row of the fused kernel; returns the row's loss. */
-static double fd_xent_row(fd_index n, const float *xi, fd_index cs_x,
-                          const float *yi, fd_index cs_y, int64_t label,
-                          float *pi, fd_index cs_p, float *gi, fd_index cs_g,
-                          float scale, int64_t *hit)
+static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
+                          fd_index cs_x, const float *yi, fd_index cs_y,
+                          int64_t label, float *pi, fd_index cs_p, float *gi,
+                          fd_index cs_g, float scale, int64_t *hit)
 {
+    float buf[FD_EXP_CHUNK];
     const float mx = fd_row_max(n, xi, cs_x);
     double acc = 0.0;
-    for (fd_index j = 0; j < n; j++)
-        acc += expf(xi[j * cs_x] - mx);
+    for (fd_index j0 = 0; j0 < n; j0 += FD_EXP_CHUNK)
+        acc += fd_exp_chunk(exp_sum, j0, fd_min(FD_EXP_CHUNK, n - j0), xi, cs_x,
+                            mx, buf);
     const float sum = (float)acc;
     const float lse = (float)log(acc);
     double loss = 0.0;
-    for (fd_index j = 0; j < n; j++) {
-        const float z = xi[j * cs_x] - mx;
-        const float p = expf(z) / sum;
-        const float t = yi ? yi[j * cs_y] : (j == label ? 1.0f : 0.0f);
-        if (t != 0.0f)
-            loss -= (double)(t * (z - lse));
-        if (pi)
-            pi[j * cs_p] = p;
-        if (gi)
-            gi[j * cs_g] = (p - t) * scale;
+    for (fd_index j0 = 0; j0 < n; j0 += FD_EXP_CHUNK) {
+        const fd_index len = fd_min(FD_EXP_CHUNK, n - j0);
+        if (n > FD_EXP_CHUNK)  /* one chunk: buf still holds it */
+            fd_exp_chunk(exp_sum, j0, len, xi, cs_x, mx, buf);
+        for (fd_index jj = 0; jj < len; jj++) {
+            const fd_index j = j0 + jj;
+            const float z = xi[j * cs_x] - mx;
+            const float p = buf[jj] / sum;
+            const float t = yi ? yi[j * cs_y] : (j == label ? 1.0f : 0.0f);
+            if (t != 0.0f)
+                loss -= (double)(t * (z - lse));
+            if (pi)
+                pi[j * cs_p] = p;
+            if (gi)
+                gi[j * cs_g] = (p - t) * scale;
+        }
     }
     const fd_index want = yi ? fd_row_argmax(n, yi, cs_y) : (fd_index)label;
     *hit = fd_row_argmax(n, xi, cs_x) == want;
@@ -132,6 +211,7 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
     double part_loss[FD_MAX_THREADS];
     int64_t part_hits[FD_MAX_THREADS];
     int used = 1;
+    const fd_exp_sum_fn exp_sum = fd_exp_select();
     const int nt = fd_threads_for(m * n, nthreads);
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -144,7 +224,7 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
         int64_t hits = 0;
         for (fd_index i = r0; i < r1; i++) {
             int64_t hit;
-            loss += fd_xent_row(n, logits + i * rs_x, cs_x,
+            loss += fd_xent_row(exp_sum, n, logits + i * rs_x, cs_x,
                                 y ? y + i * rs_y : NULL, cs_y,
                                 labels ? labels[i] : 0,
                                 probs ? probs + i * rs_p : NULL, cs_p,

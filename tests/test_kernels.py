@@ -1009,6 +1009,34 @@ def test_sgemm_odd_thread_counts(ckernels, reference, shape, nthreads):
     run_gemm(ckernels, reference, shape, ("T", "C", "C", "C"), "beta_bias_relu", nthreads, seed=12)
 
 
+SOFTMAX_KERNELS = [n for n in KERNEL_NAMES if n.startswith("softmax")]
+
+
+@pytest.mark.parametrize("plan", ["C", "mixed"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (5, 8), (4, 17), (128, 10), (3, 255),
+                                   (2, 256), (3, 257), (2, 700)], ids=str)
+@pytest.mark.parametrize("name", SOFTMAX_KERNELS)
+def test_softmax_every_simd_level(ckernels, reference, simd, name, shape, plan):
+    """The exp step is vector Cephes expf on AVX-512 / AVX2 and the C library's
+    expf otherwise: each is held to the bound, around the vector widths and
+    the 256-float chunk, with NaN and inf in the rows."""
+    run_kernel(ckernels, reference, name, shape, plan, ALL_CORES, seed=22, nonfinite=0.03)
+
+
+def test_softmax_exp_over_its_whole_range(ckernels, simd):
+    """Rows [0, z] for z from -120 (exp underflows to 0) to 0 in 2e5 steps, the
+    denormal range and the exact points: p = exp(z) / (1 + exp(z))."""
+    z = np.concatenate([np.linspace(-120, 0, 200001), -np.logspace(-8, 2, 1001),
+                        [-87.33655, -87.3366, -103.27893, -103.9, -104.0, -104.1,
+                         -np.inf, -0.0, 0.0]]).astype(np.float32)
+    x = np.stack([np.zeros_like(z), z], axis=1)
+    out = np.full_like(x, np.nan)
+    ckernels.softmax_f32(x, out, nthreads=1)
+    p, _, bound = softmax_truth(x)
+    assert_within(out, p, bound, "softmax of [0, z] at %s" % simd)
+    assert np.all(out[z == -np.inf, 1] == 0) and np.all(out[z == -np.inf, 0] == 1)
+
+
 OPTIMIZER_KERNELS = [n for n in KERNEL_NAMES if "_update_" in n]
 
 
