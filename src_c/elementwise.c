@@ -2,9 +2,10 @@
  * elementwise.c -- add, relu, the relu backward mask and the bias gradient.
  *
  * Memory-bound kernels: each is one pass over its operands.  add and relu
- * are split into row/column-chunk tasks (fd_internal.h) with a unit-stride
- * inner loop the compiler vectorises, and a strided loop for everything else
- * (transposes, slices, stride-0 broadcasts).  The two column reductions
+ * are split into row/column-chunk tasks (fd_internal.h); the inner loops are
+ * those of rows.h (a vectorised unit-stride loop and a strided one for
+ * transposes, slices and stride-0 broadcasts), from the ISA build
+ * fd_rows_select() picks.  The two column reductions
  * (bias gradient, and relu backward fused with it) give each thread its own
  * range of columns (cut at the output's cache lines) and walk all rows in
  * order, so sums are formed in the same order whatever the thread count:
@@ -13,22 +14,7 @@
 #include <stdint.h>
 
 #include "fd_internal.h"
-
-static void fd_add_row(fd_index len, const float *x, fd_index cx,
-                       const float *y, fd_index cy, float *o, fd_index co)
-{
-    if (cx == 1 && cy == 1 && co == 1) {
-        for (fd_index j = 0; j < len; j++)
-            o[j] = x[j] + y[j];
-    } else if (cx == 1 && cy == 0 && co == 1) {   /* row + broadcast scalar */
-        const float v = y[0];
-        for (fd_index j = 0; j < len; j++)
-            o[j] = x[j] + v;
-    } else {
-        for (fd_index j = 0; j < len; j++)
-            o[j * co] = x[j * cx] + y[j * cy];
-    }
-}
+#include "rows_internal.h"
 
 int fd_add_f32(fd_index m, fd_index n,
                const float *x, fd_index rs_x, fd_index cs_x,
@@ -40,26 +26,12 @@ int fd_add_f32(fd_index m, fd_index n,
         n *= m;
         m = 1;
     }
+    const fd_rows_table rows = fd_rows_select();
     FD_FOR_TASKS(m, n, nthreads,
-        fd_add_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
-                   y + i * rs_y + j0 * cs_y, cs_y,
-                   out + i * rs_o + j0 * cs_o, cs_o));
+        rows.fd_add_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
+                        y + i * rs_y + j0 * cs_y, cs_y,
+                        out + i * rs_o + j0 * cs_o, cs_o));
     return FD_OK;
-}
-
-/* x < 0 ? 0 : x keeps NaN (NaN < 0 is false) and -0.0, as np.maximum */
-static inline float fd_relu1(float v) { return v < 0.0f ? 0.0f : v; }
-
-static void fd_relu_row(fd_index len, const float *x, fd_index cx,
-                        float *o, fd_index co)
-{
-    if (cx == 1 && co == 1) {
-        for (fd_index j = 0; j < len; j++)
-            o[j] = fd_relu1(x[j]);
-    } else {
-        for (fd_index j = 0; j < len; j++)
-            o[j * co] = fd_relu1(x[j * cx]);
-    }
 }
 
 int fd_relu_f32(fd_index m, fd_index n,
@@ -70,9 +42,10 @@ int fd_relu_f32(fd_index m, fd_index n,
         n *= m;
         m = 1;
     }
+    const fd_rows_table rows = fd_rows_select();
     FD_FOR_TASKS(m, n, nthreads,
-        fd_relu_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
-                    out + i * rs_o + j0 * cs_o, cs_o));
+        rows.fd_relu_row(j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
+                         out + i * rs_o + j0 * cs_o, cs_o));
     return FD_OK;
 }
 
@@ -99,19 +72,6 @@ static void fd_column_range(fd_index n, const float *o, fd_index co, int nt,
  * once per column instead of once per row. */
 #define FD_COL_BLOCK 512
 
-/* acc[j] += src[j*cs] for j < len: one row into the block's column sums. */
-static void fd_accumulate_row(fd_index len, const float *src, fd_index cs,
-                              float *acc)
-{
-    if (cs == 1) {
-        for (fd_index j = 0; j < len; j++)
-            acc[j] += src[j];
-    } else {
-        for (fd_index j = 0; j < len; j++)
-            acc[j] += src[j * cs];
-    }
-}
-
 int fd_relu_backward_f32(fd_index m, fd_index n,
                          const float *grad, fd_index rs_g, fd_index cs_g,
                          const float *y, fd_index rs_y, fd_index cs_y,
@@ -122,6 +82,7 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
         return FD_EINVAL;
     if (n == 0)
         return FD_OK;
+    const fd_rows_table rows = fd_rows_select();
     const int nt = fd_threads_for(m * n, nthreads);
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -135,25 +96,11 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
             if (bias_grad)
                 for (fd_index j = jb; j < je; j++)
                     acc[j - jb] = 0.0f;
-            for (fd_index i = 0; i < m; i++) {
-                const float *gi = grad + i * rs_g, *yi = y + i * rs_y;
-                float *oi = out + i * rs_o;
-                if (cs_g == 1 && cs_y == 1 && cs_o == 1) {
-                    /* both loads unconditional: a select, not a branch on
-                     * a data-dependent (half random) mask */
-                    for (fd_index j = jb; j < je; j++) {
-                        const float g = gi[j], yv = yi[j];
-                        oi[j] = yv > 0.0f ? g : 0.0f;
-                    }
-                } else {
-                    for (fd_index j = jb; j < je; j++) {
-                        const float g = gi[j * cs_g], yv = yi[j * cs_y];
-                        oi[j * cs_o] = yv > 0.0f ? g : 0.0f;
-                    }
-                }
-                if (bias_grad)
-                    fd_accumulate_row(je - jb, oi + jb * cs_o, cs_o, acc);
-            }
+            for (fd_index i = 0; i < m; i++)
+                rows.fd_relu_mask_row(je - jb, grad + i * rs_g + jb * cs_g, cs_g,
+                                      y + i * rs_y + jb * cs_y, cs_y,
+                                      out + i * rs_o + jb * cs_o, cs_o,
+                                      bias_grad ? acc : NULL);
             if (bias_grad)
                 for (fd_index j = jb; j < je; j++)
                     bias_grad[j * inc_bg] = acc[j - jb];
@@ -170,6 +117,7 @@ int fd_bias_grad_f32(fd_index m, fd_index n,
         return FD_EINVAL;
     if (n == 0)
         return FD_OK;
+    const fd_rows_table rows = fd_rows_select();
     const int nt = fd_threads_for(m * n, nthreads);
     (void)nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -184,7 +132,8 @@ int fd_bias_grad_f32(fd_index m, fd_index n,
                 acc[j - jb] = 0.0f;
             /* rows in order; a column-major grad reads each row strided */
             for (fd_index i = 0; i < m; i++)
-                fd_accumulate_row(je - jb, grad + i * rs_g + jb * cs_g, cs_g, acc);
+                rows.fd_accumulate_row(je - jb, grad + i * rs_g + jb * cs_g, cs_g,
+                                       acc);
             for (fd_index j = jb; j < je; j++)
                 out[j * inc_o] = acc[j - jb];
         }

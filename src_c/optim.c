@@ -5,49 +5,14 @@
  * The model keeps all its parameters in one flat vector, so one call updates
  * every weight and bias in a single pass over param, grad and the optimizer
  * state.  The matrix is split into row/column-chunk tasks (fd_internal.h);
- * each task runs one row function (optim_rows.h), which has a unit-stride
- * loop that the compiler vectorises and a strided loop for other layouts.
- * The row functions are compiled for the portable target here and for AVX2
- * and AVX-512 in optim_avx2.c / optim_avx512.c; each call takes the set
- * fd_simd_level() allows.  Every set gives the same bits (sqrt and division
- * are IEEE-exact in SIMD, no contraction), and elements are independent, so
- * any thread count gives the same result too.
+ * each task runs one row loop of rows.h (a vectorised unit-stride loop and
+ * a strided one), from the ISA build fd_rows_select() picks.  Every build
+ * gives the same bits (sqrt and division are IEEE-exact in SIMD, no
+ * contraction), and elements are independent, so any thread count gives the
+ * same result too.
  */
 #include "fd_internal.h"
-#include "optim_internal.h"
-
-/* the portable rows: fd_rmsprop_row, fd_sgd_row, fd_adam_row */
-#define FD_ROWS_SUFFIX
-#define FD_ROWS_LINKAGE static
-#include "optim_rows.h"
-
-/* The row functions for this CPU (read once per call, not cached: no
- * global state, and FASTDENSE_SIMD can change between calls). */
-static fd_optim_rows fd_optim_select(void)
-{
-    fd_optim_rows r;
-    const int level = fd_simd_level();
-    r.rmsprop = fd_rmsprop_row;
-    r.sgd = fd_sgd_row;
-    r.adam = fd_adam_row;
-#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
-    if (level >= 2) {
-        r.rmsprop = fd_rmsprop_row_avx512;
-        r.sgd = fd_sgd_row_avx512;
-        r.adam = fd_adam_row_avx512;
-        return r;
-    }
-#endif
-#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
-    if (level >= 1) {
-        r.rmsprop = fd_rmsprop_row_avx2;
-        r.sgd = fd_sgd_row_avx2;
-        r.adam = fd_adam_row_avx2;
-    }
-#endif
-    (void)level;
-    return r;
-}
+#include "rows_internal.h"
 
 int fd_rmsprop_update_f32(fd_index m, fd_index n,
                           float *param, fd_index rs_p, fd_index cs_p,
@@ -56,9 +21,9 @@ int fd_rmsprop_update_f32(fd_index m, fd_index n,
                           float lr, float rho, float eps, int nthreads)
 {
     const float one_minus_rho = 1.0f - rho;
-    const fd_optim_rows rows = fd_optim_select();
+    const fd_rows_table rows = fd_rows_select();
     FD_FOR_TASKS(m, n, nthreads,
-        rows.rmsprop(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.fd_rmsprop_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                        grad + i * rs_g + j0 * cs_g, cs_g,
                        accum + i * rs_a + j0 * cs_a, cs_a,
                        lr, rho, one_minus_rho, eps));
@@ -71,11 +36,11 @@ int fd_sgd_update_f32(fd_index m, fd_index n,
                       float *velocity, fd_index rs_v, fd_index cs_v,
                       float lr, float momentum, int nesterov, int nthreads)
 {
-    const fd_optim_rows rows = fd_optim_select();
+    const fd_rows_table rows = fd_rows_select();
     if (velocity == NULL && momentum != 0.0f)
         return FD_EINVAL;
     FD_FOR_TASKS(m, n, nthreads,
-        rows.sgd(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.fd_sgd_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                    grad + i * rs_g + j0 * cs_g, cs_g,
                    velocity ? velocity + i * rs_v + j0 * cs_v : NULL, cs_v,
                    lr, momentum, nesterov));
@@ -91,9 +56,9 @@ int fd_adam_update_f32(fd_index m, fd_index n,
                        int nthreads)
 {
     const float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
-    const fd_optim_rows rows = fd_optim_select();
+    const fd_rows_table rows = fd_rows_select();
     FD_FOR_TASKS(m, n, nthreads,
-        rows.adam(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
+        rows.fd_adam_row(j1 - j0, param + i * rs_p + j0 * cs_p, cs_p,
                     grad + i * rs_g + j0 * cs_g, cs_g,
                     m1 + i * rs_m + j0 * cs_m, cs_m,
                     v2 + i * rs_v + j0 * cs_v, cs_v,

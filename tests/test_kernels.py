@@ -1037,15 +1037,17 @@ def test_softmax_exp_over_its_whole_range(ckernels, simd):
     assert np.all(out[z == -np.inf, 1] == 0) and np.all(out[z == -np.inf, 0] == 1)
 
 
-OPTIMIZER_KERNELS = [n for n in KERNEL_NAMES if "_update_" in n]
+# the kernels whose loops are src_c/rows.h, compiled once per ISA
+ROWS_KERNELS = [n for n in KERNEL_NAMES if "_update_" in n or n.split("+")[0] in (
+    "add_f32", "relu_f32", "relu_backward_f32", "bias_grad_f32")]
 
 
 @pytest.mark.parametrize("plan", ["C", "mixed"])
-@pytest.mark.parametrize("shape", [(1, 1), (1, 15), (1, 33), (3, 70), (1, 407050 // 37)],
-                         ids=str)
-@pytest.mark.parametrize("name", OPTIMIZER_KERNELS)
-def test_optimizer_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan):
-    """optim_rows.h is compiled per ISA (optim_avx2.c, optim_avx512.c); each
+@pytest.mark.parametrize("shape", [(1, 1), (1, 15), (1, 33), (3, 70), (37, 517),
+                                   (1, 407050 // 37)], ids=str)
+@pytest.mark.parametrize("name", ROWS_KERNELS)
+def test_row_kernel_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan):
+    """rows.h is compiled per ISA (rows.c, rows_avx2.c, rows_avx512.c); each
     level must give the portable build's bits, NaN/inf included (the vector
     body, its tails and the strided loop)."""
     have = ckernels.simd_name()
