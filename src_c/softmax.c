@@ -161,6 +161,10 @@ static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
                             mx, buf);
     const float sum = (float)acc;
     const float lse = (float)log(acc);
+    /* the hit before any output is written: probs or grad may be the
+     * logits themselves (each element is read before it is overwritten) */
+    const fd_index want = yi ? fd_row_argmax(n, yi, cs_y) : (fd_index)label;
+    *hit = fd_row_argmax(n, xi, cs_x) == want;
     double loss = 0.0;
     for (fd_index j0 = 0; j0 < n; j0 += FD_EXP_CHUNK) {
         const fd_index len = fd_min(FD_EXP_CHUNK, n - j0);
@@ -179,8 +183,6 @@ static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
                 gi[j * cs_g] = (p - t) * scale;
         }
     }
-    const fd_index want = yi ? fd_row_argmax(n, yi, cs_y) : (fd_index)label;
-    *hit = fd_row_argmax(n, xi, cs_x) == want;
     return loss;
 }
 

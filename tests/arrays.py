@@ -26,22 +26,40 @@ Every array lives inside a bigger buffer filled with a sentinel (the gaps of
 strided views, and GUARD elements before and after), so a kernel that writes
 outside an output is caught by :func:`assert_outside_untouched`.
 """
+import os
+import re
+
 import numpy as np
 
 EPS32 = np.float32(2.0 ** -24)  # unit roundoff of float32 (half an ulp of 1)
 
 # -- shapes -----------------------------------------------------------------
 
-#: 2-D shapes for the elementwise / row kernels.  (200, 300) = 60000 elements
-#: is above FD_PAR_MIN_ELEMS (32768), so OpenMP really forks there.
+
+def _par_min_elems():
+    """FD_PAR_MIN_ELEMS of src_c/fastdense.h: below it the elementwise, softmax
+    and optimizer kernels run on one thread whatever nthreads says."""
+    header = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "src_c", "fastdense.h")
+    with open(header) as f:
+        return int(re.search(r"#define FD_PAR_MIN_ELEMS (\d+)", f.read()).group(1))
+
+
+PAR_MIN_ELEMS = _par_min_elems()
+
+#: a shape just over the threshold, with odd sides, so that OpenMP really
+#: forks and the split falls off every SIMD width and cache line
+PAR_SHAPE = (401, 353)
+assert PAR_SHAPE[0] * PAR_SHAPE[1] > PAR_MIN_ELEMS, "raise PAR_SHAPE"
+
+#: 2-D shapes for the elementwise / row kernels (PAR_SHAPE: threaded).
 SHAPES_2D = [
     (0, 0), (0, 7), (7, 0), (1, 1), (1, 17), (17, 1), (3, 5), (8, 16),
     (9, 15), (6, 33), (31, 33), (16, 32), (65, 129), (128, 10),
-    (200, 300),
+    PAR_SHAPE,
 ]
-#: the few shapes every layout is tried on ((181, 191) is over the OpenMP
-#: threshold, so threaded strided code runs too)
-LAYOUT_SHAPES_2D = [(1, 1), (7, 17), (33, 65), (181, 191)]
+#: the few shapes every layout is tried on (PAR_SHAPE: threaded strided code)
+LAYOUT_SHAPES_2D = [(1, 1), (7, 17), (33, 65), PAR_SHAPE]
 
 #: (m, k, n) for the matrix product: degenerate, tiny (below the direct-loop
 #: threshold m*n*k < 4096 and just above), around the micro-tiles (generic

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from arrays import (EPS32, GEMM_LAYOUT_SHAPES, GEMM_SHAPES, LAYOUTS,
-                    LAYOUT_SHAPES_2D, SHAPES_2D, assert_outside_untouched,
+                    LAYOUT_SHAPES_2D, PAR_SHAPE, SHAPES_2D, assert_outside_untouched,
                     assert_same_nonfinite, assert_within, inject_nonfinite,
                     layout, snapshot_outside)
 
@@ -618,7 +618,7 @@ def test_kernel_layouts(ckernels, reference, name, shape, plan):
 
 @pytest.mark.parametrize("plan", ["C", "mixed", "in:neg", "out:strided"])
 @pytest.mark.parametrize("nthreads", THREADS)
-@pytest.mark.parametrize("name, shape", _in_domain([(1, 1), (5, 7), (13, 33), (200, 300)]))
+@pytest.mark.parametrize("name, shape", _in_domain([(1, 1), (5, 7), (13, 33), PAR_SHAPE]))
 def test_kernel_nonfinite(ckernels, reference, name, shape, nthreads, plan):
     """NaN and +-inf come out exactly where the reference puts them."""
     run_kernel(ckernels, reference, name, shape, plan, nthreads, seed=2,
@@ -714,7 +714,7 @@ ALIAS_CASES = {
 
 
 @pytest.mark.parametrize("lay", ["C", "F", "strided", "neg"])
-@pytest.mark.parametrize("shape", [(5, 7), (200, 300)], ids=str)
+@pytest.mark.parametrize("shape", [(5, 7), PAR_SHAPE], ids=str)
 @pytest.mark.parametrize("alias", list(ALIAS_CASES))
 def test_output_aliases_input(ckernels, reference, alias, shape, lay):
     func, pick = ALIAS_CASES[alias]
@@ -1078,7 +1078,7 @@ def test_row_kernel_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan
 @pytest.mark.parametrize("nthreads", [3, 5])
 @pytest.mark.parametrize("name", KERNEL_NAMES)
 def test_kernel_odd_thread_counts(ckernels, reference, name, nthreads):
-    run_kernel(ckernels, reference, name, (203, 307), "C", nthreads, seed=13)
+    run_kernel(ckernels, reference, name, PAR_SHAPE, "C", nthreads, seed=13)
 
 
 # ---------------------------------------------------------------------------
@@ -1090,7 +1090,7 @@ def test_kernel_odd_thread_counts(ckernels, reference, name, nthreads):
 def test_nonpositive_or_huge_nthreads(ckernels, reference, name, nthreads):
     """Not part of the contract, but must not crash: a ValueError, or the right answer."""
     try:
-        run_kernel(ckernels, reference, name, (200, 300), "C", nthreads, seed=14)
+        run_kernel(ckernels, reference, name, PAR_SHAPE, "C", nthreads, seed=14)
     except ValueError:
         pass
 

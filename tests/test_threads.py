@@ -12,11 +12,11 @@ from fastdense import ops
 
 from test_kernels import (ALL_CORES, KERNELS, Plan, build_gemm, gemm_truth,
                           U)
-from arrays import assert_within
+from arrays import PAR_SHAPE, assert_within
 
 WORKERS = 8
 # big enough that the elementwise kernels fork OpenMP threads (FD_PAR_MIN_ELEMS)
-SHAPE = (200, 300)
+SHAPE = PAR_SHAPE
 GEMM_SHAPE = (150, 300, 70)
 ELEMENTWISE = {"add_f32", "relu_f32", "relu_backward_f32", "rmsprop_update_f32",
                "sgd_update_f32", "sgd_update_f32[momentum]", "sgd_update_f32[nesterov]",
