@@ -20,7 +20,8 @@
  * NaN must be where the reference has NaN.  Shapes cover 0, 1, odd sizes,
  * the micro-tile sizes (4x8, 6x16, 12x32) and the block sizes (MC 128/144,
  * KC 256/384, NC 2048/4080) +-1, the direct/packed threshold, and the
- * OpenMP threshold (32768 elements) of the elementwise kernels.  Thread
+ * OpenMP threshold (FD_PAR_MIN_ELEMS, 131072 elements) of the elementwise,
+ * softmax and optimizer kernels.  Thread
  * counts 1..4; bit-for-bit repeatability of a repeated call, and thread-count
  * independence where the kernels promise it (elementwise, column sums,
  * optimizers).  Which SIMD path runs is chosen with FASTDENSE_SIMD.
@@ -394,8 +395,8 @@ static void test_sgemm(void)
 
 static const fd_index EW_SHAPES[][2] = {
     {0, 0}, {0, 5}, {5, 0}, {1, 1}, {1, 7}, {7, 1}, {3, 5}, {16, 33},
-    {1, 8193}, {2, 8191}, {1, 40000}, {200, 170}, {181, 181}, {3, 16390},
-    {33000, 1}};
+    {1, 8193}, {2, 8191}, {1, 140000}, {200, 170}, {401, 353}, {3, 45001},
+    {135000, 1}};
 #define N_EW_SHAPES (sizeof EW_SHAPES / sizeof EW_SHAPES[0])
 
 static void test_add(fd_index m, fd_index n, int alias)
@@ -720,7 +721,7 @@ static void test_softmax_xent(fd_index m, fd_index n, int sparse)
     check_gaps(&G);
     for (fd_index i = 0; i < m; i++) {
         const float *xi = xs + i * n;
-        float yrow[64];
+        float yrow[1024];   /* the widest row tested is 700 */
         const float *yi;
         double mx, sum = 0.0, lse;
         if (n == 0)
@@ -1011,7 +1012,7 @@ int main(int argc, char **argv)
     }
     {   /* softmax rows: 10 classes as in MNIST, and odd widths */
         static const fd_index sm[][2] = {{128, 10}, {3, 10}, {5, 1}, {4, 2}, {9, 33},
-                                         {3300, 10}, {1, 64}};
+                                         {14000, 10}, {1, 64}, {3, 700}, {2, 256}};
         for (s = 0; s < sizeof sm / sizeof sm[0]; s++)
             for (w = 0; w < 3; w++) {
                 test_softmax(sm[s][0], sm[s][1], w == 2);
