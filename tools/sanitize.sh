@@ -16,7 +16,8 @@
 #    CPython (detect_leaks=0 there: the interpreter itself "leaks" at exit;
 #    the C driver above is where leaks are checked): every tests/test_*.py
 #    but test_leaks.py (RSS means nothing under ASan's quarantine),
-#    test_datasets.py and test_bench_smoke.py (no kernel code to check).
+#    test_datasets.py, test_bench_smoke.py and test_packaging.py (no kernel
+#    code to check).
 #
 # Environment: PYTHON (default: python, else python3), CC (default: gcc),
 # FASTDENSE_SANITIZE_KEEP=1 keeps the temporary folder, FASTDENSE_SANITIZE_C_ONLY=1
@@ -157,7 +158,7 @@ PY
 # RSS bounds (test_leaks), dataset parsing (test_datasets), timing (bench smoke)
 # and the end-to-end runs that would take too long under ASan (MNIST
 # accuracy, the CLI training in a subprocess): the model tests cover that code
-SKIP_TESTS=" test_leaks.py test_datasets.py test_bench_smoke.py test_mnist.py test_cli.py "
+SKIP_TESTS=" test_leaks.py test_datasets.py test_bench_smoke.py test_mnist.py test_cli.py test_packaging.py "
 tests=()
 for t in tests/test_*.py; do
     case "$SKIP_TESTS" in *" $(basename "$t") "*) continue ;; esac
