@@ -809,7 +809,8 @@ def run_training(threads, epochs, train_repeats, seed, data, use_torch, predict_
 
     # predict on the test set with the trained models, interleaved
     fns = {name: (lambda tr=tr: tr.predict(xt)) for name, tr in trainers.items()}
-    s = interleaved(fns, repeats=predict_repeats, min_time=min_time, warmup=1)
+    s = interleaved(fns, repeats=predict_repeats, min_time=min_time, warmup=1,
+                    settle=settle)   # as for the epochs: the other pools go idle
     pred = {name: {"seconds": _median(v), "samples": v} for name, v in s.items()}
     if "fastdense-c" in pred:
         for name, rec in pred.items():
