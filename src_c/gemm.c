@@ -88,6 +88,16 @@
 #include "gemm_internal.h"
 
 /* Block sizes (overridable with -D for tuning experiments). */
+/* AVX2 6x16: BLIS's Zen block sizes (MC 144, KC 256) */
+#ifndef FD_GEMM_AVX2_MC
+#define FD_GEMM_AVX2_MC 144
+#endif
+#ifndef FD_GEMM_AVX2_KC
+#define FD_GEMM_AVX2_KC 256
+#endif
+#ifndef FD_GEMM_AVX2_NC
+#define FD_GEMM_AVX2_NC 4080
+#endif
 #ifndef FD_GEMM_AVX512_MC
 #define FD_GEMM_AVX512_MC 144
 #endif
@@ -219,9 +229,9 @@ static fd_gemm_kernel fd_gemm_select(int level)
         kk.ukr = fd_sgemm_ukr_avx2_6x16;
         kk.mr = FD_GEMM_AVX2_MR;
         kk.nr = FD_GEMM_AVX2_NR;
-        kk.mc = 144;
-        kk.kc = 256;
-        kk.nc = 4080;
+        kk.mc = FD_GEMM_AVX2_MC;
+        kk.kc = FD_GEMM_AVX2_KC;
+        kk.nc = FD_GEMM_AVX2_NC;
         kk.level = 1;
         kk.dot = fd_sgemm_dot_avx2;
         return kk;
