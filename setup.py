@@ -114,8 +114,11 @@ class BuildExt(build_ext):
         # -ffp-contract=off: no a*b+c fused into one rounding in the
         # compiler-vectorised loops (the -mfma builds of optim_rows.h must give
         # the portable build's bits; -std=c99 implies it for gcc, not clang).
+        # -fvisibility=hidden: the fd_* kernels are internal to the module
+        # (only PyInit__ckernels is exported), so they cannot clash with or be
+        # interposed by another library's symbols of the same name.
         base = ["/O2"] if msvc else ["-O3", "-std=c99", "-fno-math-errno",
-                                     "-ffp-contract=off"]
+                                     "-ffp-contract=off", "-fvisibility=hidden"]
         if not msvc:
             base += ["-Wall"] if omp else ["-Wall", "-Wno-unknown-pragmas"]
         # FASTDENSE_CFLAGS lets a developer add flags (sanitizers, -g, ...).
@@ -145,7 +148,7 @@ class BuildExt(build_ext):
         ext.extra_objects = objects + list(ext.extra_objects or [])
         ext.include_dirs = [KERNEL_DIR] + list(ext.include_dirs or [])
         ext.extra_compile_args = list(ext.extra_compile_args or []) + \
-            (["/O2"] if msvc else ["-O2"]) + omp_c + extra
+            (["/O2"] if msvc else ["-O2", "-fvisibility=hidden"]) + omp_c + extra
         ext.extra_link_args = list(ext.extra_link_args or []) + omp_ld + extra
         super().build_extension(ext)
 

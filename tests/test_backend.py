@@ -342,3 +342,18 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-rfs",
     else:
         assert proc.returncode == 0, out
         assert "1 skipped" in out and "blocked by the test" in out, out
+
+
+def test_extension_exports_only_its_init_function():
+    """The fd_* kernels are built with hidden visibility: another library's
+    symbol of the same name can neither clash with nor replace them."""
+    import ctypes
+    import sys as _sys
+    if not _sys.platform.startswith("linux"):
+        pytest.skip("ELF symbol visibility")
+    ck = require_ckernels()
+    lib = ctypes.CDLL(ck.__file__)
+    assert hasattr(lib, "PyInit__ckernels")
+    for name in ("fd_sgemm", "fd_simd_level", "fd_rows_select", "fd_softmax_xent_f32",
+                 "fd_rmsprop_update_f32", "fd_exp_sum_avx512"):
+        assert not hasattr(lib, name), "%s is exported from %s" % (name, ck.__file__)
