@@ -617,6 +617,12 @@ static void fd_gemm_run(const fd_gemm_job *J, int tid, int nt)
 #define FD_GEMM_DOT_BT_FLOATS 6144
 #endif
 
+/* Largest B^T (floats) each thread packs for itself: 256 KiB, i.e. n = 10
+ * up to k = 6550; beyond, one shared copy. */
+#ifndef FD_GEMM_DOT_BT_PRIVATE_MAX
+#define FD_GEMM_DOT_BT_PRIVATE_MAX 65536
+#endif
+
 /* Rows of A per call of the dot kernel (also the height of the temporary
  * tile for C views whose column stride is not 1). */
 #define FD_GEMM_DOT_ROWS 16
@@ -629,8 +635,9 @@ typedef struct {
     const int64_t *a_rows;
     const float *b;             /* B as given */
     fd_index rs_b, cs_b;
-    float *bt_work;             /* one packed B^T per thread, bt_sz floats */
-    fd_index bt_sz;             /*   apart: n rows of row stride ldbt */
+    float *bt_work;             /* packed B^T: one per thread, bt_sz floats */
+    fd_index bt_sz;             /*   apart (n rows of row stride ldbt), or */
+    int bt_shared;              /*   one for all, packed before the region */
     int level;                  /* SIMD level for fd_pack_bt */
     fd_index ldbt;
     fd_index kcb;               /* K block: a multiple of 16 */
@@ -668,23 +675,25 @@ static void fd_pack_bt(int level, fd_index n, fd_index k, const float *b,
 }
 
 /* Thread tid's share: an even split of the blocks of FD_GEMM_DOT_ROWS rows.
- * Each thread packs its own copy of B^T first: B is small here (n <= 24),
- * and a private copy costs less than a serial pack before the parallel
- * region plus the other core fetching it (1.3 MFLOP logits products: the
- * serial pack was the largest part of what did not scale). */
+ * Each thread packs its own copy of B^T first when B^T is small (the usual
+ * case: n <= 24 and a few hundred k): a private copy costs less than a
+ * serial pack before the parallel region plus the other core fetching it
+ * (1.3 MFLOP logits products: the serial pack was the largest part of what
+ * did not scale).  A large B^T is packed once, before the region. */
 static void fd_gemm_dot_run(const fd_dot_job *J, int tid, int nt)
 {
     const float *rows[FD_GEMM_DOT_ROWS];
     FD_ALIGN64 float tmp[FD_GEMM_DOT_ROWS * FD_GEMM_DOT_MAX_N];
     /* even chunks of at most FD_GEMM_DOT_MAX_N columns (20 = 10 + 10) */
     const fd_index nw = fd_cdiv(J->n, fd_cdiv(J->n, FD_GEMM_DOT_MAX_N));
-    float *bt = J->bt_work + (fd_index)tid * J->bt_sz;
+    float *bt = J->bt_work + (J->bt_shared ? 0 : (fd_index)tid * J->bt_sz);
     fd_index b0, b1, ib, i, j0, pc;
 
     fd_split(fd_cdiv(J->m, FD_GEMM_DOT_ROWS), nt, tid, &b0, &b1);
     if (b0 >= b1)
         return;
-    fd_pack_bt(J->level, J->n, J->k, J->b, J->rs_b, J->cs_b, bt, J->ldbt);
+    if (!J->bt_shared)
+        fd_pack_bt(J->level, J->n, J->k, J->b, J->rs_b, J->cs_b, bt, J->ldbt);
     for (ib = b0; ib < b1; ib++) {
         const fd_index i0 = ib * FD_GEMM_DOT_ROWS;
         const fd_index mr = fd_min(FD_GEMM_DOT_ROWS, J->m - i0);
@@ -745,14 +754,19 @@ static int fd_gemm_dot(int level, fd_sgemm_dot_fn dot, fd_index m, fd_index n,
         nt = by_work < 1.0 ? 1 : (int)by_work;
     if ((fd_index)nt > nblk)
         nt = (int)nblk;
-    /* bias (n floats, padded to 16) then one B^T per thread */
+    /* bias (n floats, padded to 16) then B^T: one per thread, or one in all
+     * when it is large (nt copies of a long B^T would cost memory and the
+     * packing would no longer be small next to the product) */
     J.bt_sz = fd_cdiv(n * ldbt, 16) * 16;
-    work = (float *)fd_gemm_alloc((size_t)(fd_cdiv(n, 16) * 16 +
-                                           (fd_index)nt * J.bt_sz) *
-                                  sizeof(float));
+    J.bt_shared = nt == 1 || J.bt_sz > FD_GEMM_DOT_BT_PRIVATE_MAX;
+    work = (float *)fd_gemm_alloc(
+        (size_t)(fd_cdiv(n, 16) * 16 +
+                 (J.bt_shared ? 1 : (fd_index)nt) * J.bt_sz) * sizeof(float));
     if (work == NULL)
         return FD_ENOMEM;
     J.bt_work = work + fd_cdiv(n, 16) * 16;
+    if (J.bt_shared)
+        fd_pack_bt(level, n, k, b, rs_b, cs_b, J.bt_work, ldbt);
     J.b = b;
     J.rs_b = rs_b;
     J.cs_b = cs_b;

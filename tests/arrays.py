@@ -75,6 +75,7 @@ GEMM_SHAPES = [
     (144, 33, 16), (145, 257, 33), (289, 40, 40), (200, 50, 1), (64, 300, 3),
     (150, 300, 70), (128, 784, 10), (128, 512, 129), (3, 10, 2049),
     (1024, 9, 40), (1025, 20, 33), (1100, 64, 16),
+    (64, 7000, 10),   # narrow n, long k: one shared B^T for all threads
 ]
 #: the shapes every layout combination of a, b, c is tried on: one through
 #: the packed path, one small enough (m*n*k < 4096) for the direct loop
