@@ -27,8 +27,9 @@
 
 /* ---- elementwise ---------------------------------------------------------- */
 
-FD_ROWS_LINKAGE void FD_ROW(fd_add_row)(fd_index len, const float *x, fd_index cx,
-                       const float *y, fd_index cy, float *o, fd_index co)
+FD_ROWS_LINKAGE void FD_ROW(fd_add_row)(fd_index len, const float *x,
+                                        fd_index cx, const float *y,
+                                        fd_index cy, float *o, fd_index co)
 {
     if (cx == 1 && cy == 1 && co == 1) {
         for (fd_index j = 0; j < len; j++)
@@ -46,8 +47,8 @@ FD_ROWS_LINKAGE void FD_ROW(fd_add_row)(fd_index len, const float *x, fd_index c
 /* x < 0 ? 0 : x keeps NaN (NaN < 0 is false) and -0.0, as np.maximum */
 static inline float FD_ROW(fd_relu1)(float v) { return v < 0.0f ? 0.0f : v; }
 
-FD_ROWS_LINKAGE void FD_ROW(fd_relu_row)(fd_index len, const float *x, fd_index cx,
-                        float *o, fd_index co)
+FD_ROWS_LINKAGE void FD_ROW(fd_relu_row)(fd_index len, const float *x,
+                                         fd_index cx, float *o, fd_index co)
 {
     if (cx == 1 && co == 1) {
         for (fd_index j = 0; j < len; j++)
@@ -59,8 +60,9 @@ FD_ROWS_LINKAGE void FD_ROW(fd_relu_row)(fd_index len, const float *x, fd_index 
 }
 
 /* acc[j] += src[j*cs] for j < len: one row into a block of column sums. */
-FD_ROWS_LINKAGE void FD_ROW(fd_accumulate_row)(fd_index len, const float *src, fd_index cs,
-                              float *acc)
+FD_ROWS_LINKAGE void FD_ROW(fd_accumulate_row)(fd_index len,
+                                               const float *src, fd_index cs,
+                                               float *acc)
 {
     if (cs == 1) {
         for (fd_index j = 0; j < len; j++)
