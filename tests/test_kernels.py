@@ -1037,6 +1037,49 @@ def test_softmax_exp_over_its_whole_range(ckernels, simd):
     assert np.all(out[z == -np.inf, 1] == 0) and np.all(out[z == -np.inf, 0] == 1)
 
 
+@pytest.mark.parametrize("eps", [float(EPS), 0.0, 1e-30])
+@pytest.mark.parametrize("n", [1, 7, 8, 16, 17, 40, 1000])
+def test_rmsprop_subnormal_accumulators_exact_at_every_level(ckernels, reference, n, eps):
+    """Accumulators decay through the subnormal range during training; every
+    SIMD level must give NumPy's bits there: accumulators spread over the
+    subnormal range, the smallest normals, both zeros, NaN and inf, with
+    zero, tiny (~1e-20: their square is subnormal and lr*g/sqrt(acc) is of
+    order 1, so the sqrt shows) and ordinary gradients, and with an epsilon
+    small enough not to hide the sqrt.  (A wrong rescaling of subnormal sqrt
+    operands, tried as a speed-up, fails 10 of these cases.)"""
+    rng = np.random.default_rng(31)
+    tiny = np.float32(2.0 ** -126)
+    pool = np.concatenate([
+        (rng.integers(1, 2 ** 23, 64) * np.float32(2.0 ** -149)).astype(np.float32),
+        np.array([2.0 ** -149, tiny, tiny * 1.5, np.nextafter(tiny, 0), 0.0, -0.0,
+                  np.nan, np.inf, 1e-3, 4.0], np.float32)])
+    a0 = rng.choice(pool, size=(1, n)).astype(np.float32)
+    kind = rng.random((1, n))
+    g0 = np.where(kind < 0.3, 0.0, np.where(kind < 0.8, rng.standard_normal((1, n)) * 1e-20,
+                                            rng.standard_normal((1, n)) * 1e-3))
+    g0 = g0.astype(np.float32)
+    eps = np.float32(eps)
+    p0 = rng.standard_normal((1, n)).astype(np.float32)
+    want_p, want_a = p0.copy(), a0.copy()
+    with np.errstate(all="ignore"):
+        reference.rmsprop_update_f32(want_p, g0, want_a, LR, RHO, eps)
+    have = ckernels.simd_name()
+    old = os.environ.get("FASTDENSE_SIMD")
+    try:
+        for level in SIMD_LEVELS[:SIMD_LEVELS.index(have) + 1]:
+            os.environ["FASTDENSE_SIMD"] = level
+            p, a = p0.copy(), a0.copy()
+            with np.errstate(all="ignore"):
+                ckernels.rmsprop_update_f32(p, g0, a, LR, RHO, eps, nthreads=1)
+            assert a.tobytes() == want_a.tobytes(), "%s: accumulators differ" % level
+            assert p.tobytes() == want_p.tobytes(), "%s: parameters differ" % level
+    finally:
+        if old is None:
+            os.environ.pop("FASTDENSE_SIMD", None)
+        else:
+            os.environ["FASTDENSE_SIMD"] = old
+
+
 # the kernels whose loops are src_c/rows.h, compiled once per ISA
 ROWS_KERNELS = [n for n in KERNEL_NAMES if "_update_" in n or n.split("+")[0] in (
     "add_f32", "relu_f32", "relu_backward_f32", "bias_grad_f32")]
