@@ -72,16 +72,17 @@ static void fd_column_range(fd_index n, const float *o, fd_index co, int nt,
  * once per column instead of once per row. */
 #define FD_COL_BLOCK 512
 
-int fd_relu_backward_f32(fd_index m, fd_index n,
-                         const float *grad, fd_index rs_g, fd_index cs_g,
-                         const float *y, fd_index rs_y, fd_index cs_y,
-                         float *out, fd_index rs_o, fd_index cs_o,
-                         float *bias_grad, fd_index inc_bg, int nthreads)
+/* The two column reductions in one pass each, rows in order:
+ *   y != NULL: out = grad where y > 0 else 0, sums += out   (relu_backward)
+ *   y == NULL: sums += grad                                (bias_grad)
+ * sums (stride inc_s) may be NULL when y is given.  Columns are split at the
+ * cache lines of the output that is written per row (out, else sums). */
+static void fd_column_pass(fd_index m, fd_index n,
+                           const float *grad, fd_index rs_g, fd_index cs_g,
+                           const float *y, fd_index rs_y, fd_index cs_y,
+                           float *out, fd_index rs_o, fd_index cs_o,
+                           float *sums, fd_index inc_s, int nthreads)
 {
-    if (m < 0 || n < 0)
-        return FD_EINVAL;
-    if (n == 0)
-        return FD_OK;
     const fd_rows_table rows = fd_rows_select();
     const int nt = fd_threads_for(m * n, nthreads);
     (void)nt;
@@ -90,22 +91,43 @@ int fd_relu_backward_f32(fd_index m, fd_index n,
         const int id = fd_thread_id(), team = fd_team_size();
         float acc[FD_COL_BLOCK];
         fd_index j0, j1, jb;
-        fd_column_range(n, out, cs_o, team, id, &j0, &j1);
+        if (y)
+            fd_column_range(n, out, cs_o, team, id, &j0, &j1);
+        else
+            fd_column_range(n, sums, inc_s, team, id, &j0, &j1);
         for (jb = j0; jb < j1; jb += FD_COL_BLOCK) {
             const fd_index je = fd_min(j1, jb + FD_COL_BLOCK);
-            if (bias_grad)
+            if (sums)
                 for (fd_index j = jb; j < je; j++)
                     acc[j - jb] = 0.0f;
-            for (fd_index i = 0; i < m; i++)
-                rows.fd_relu_mask_row(je - jb, grad + i * rs_g + jb * cs_g, cs_g,
-                                      y + i * rs_y + jb * cs_y, cs_y,
-                                      out + i * rs_o + jb * cs_o, cs_o,
-                                      bias_grad ? acc : NULL);
-            if (bias_grad)
+            for (fd_index i = 0; i < m; i++) {
+                const float *gi = grad + i * rs_g + jb * cs_g;
+                if (y)
+                    rows.fd_relu_mask_row(je - jb, gi, cs_g,
+                                          y + i * rs_y + jb * cs_y, cs_y,
+                                          out + i * rs_o + jb * cs_o, cs_o,
+                                          sums ? acc : NULL);
+                else   /* a column-major grad reads each row strided */
+                    rows.fd_accumulate_row(je - jb, gi, cs_g, acc);
+            }
+            if (sums)
                 for (fd_index j = jb; j < je; j++)
-                    bias_grad[j * inc_bg] = acc[j - jb];
+                    sums[j * inc_s] = acc[j - jb];
         }
     }
+}
+
+int fd_relu_backward_f32(fd_index m, fd_index n,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         const float *y, fd_index rs_y, fd_index cs_y,
+                         float *out, fd_index rs_o, fd_index cs_o,
+                         float *bias_grad, fd_index inc_bg, int nthreads)
+{
+    if (m < 0 || n < 0 || y == NULL || out == NULL)
+        return FD_EINVAL;
+    if (n > 0)
+        fd_column_pass(m, n, grad, rs_g, cs_g, y, rs_y, cs_y, out, rs_o, cs_o,
+                       bias_grad, inc_bg, nthreads);
     return FD_OK;
 }
 
@@ -115,28 +137,8 @@ int fd_bias_grad_f32(fd_index m, fd_index n,
 {
     if (m < 0 || n < 0)
         return FD_EINVAL;
-    if (n == 0)
-        return FD_OK;
-    const fd_rows_table rows = fd_rows_select();
-    const int nt = fd_threads_for(m * n, nthreads);
-    (void)nt;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const int id = fd_thread_id(), team = fd_team_size();
-        float acc[FD_COL_BLOCK];
-        fd_index j0, j1, jb;
-        fd_column_range(n, out, inc_o, team, id, &j0, &j1);
-        for (jb = j0; jb < j1; jb += FD_COL_BLOCK) {
-            const fd_index je = fd_min(j1, jb + FD_COL_BLOCK);
-            for (fd_index j = jb; j < je; j++)
-                acc[j - jb] = 0.0f;
-            /* rows in order; a column-major grad reads each row strided */
-            for (fd_index i = 0; i < m; i++)
-                rows.fd_accumulate_row(je - jb, grad + i * rs_g + jb * cs_g, cs_g,
-                                       acc);
-            for (fd_index j = jb; j < je; j++)
-                out[j * inc_o] = acc[j - jb];
-        }
-    }
+    if (n > 0)
+        fd_column_pass(m, n, grad, rs_g, cs_g, NULL, 0, 0, NULL, 0, 0, out,
+                       inc_o, nthreads);
     return FD_OK;
 }
