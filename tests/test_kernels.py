@@ -24,6 +24,7 @@ oracle itself is checked):
   (amplified by exp), exp and division's few ulps, a length-n sum.
 * optimizers: a few ulps of the magnitudes of the terms they add.
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -59,22 +60,33 @@ THREADS = [1, ALL_CORES]
 SIMD_LEVELS = ["generic", "avx2", "avx512"]
 
 
+def levels_up_to(ckernels):
+    """The SIMD levels this CPU can run, lowest first."""
+    return SIMD_LEVELS[:SIMD_LEVELS.index(ckernels.simd_name()) + 1]
+
+
+@contextlib.contextmanager
+def simd_level(level):
+    """FASTDENSE_SIMD=level inside the block, the previous value after it."""
+    old = os.environ.get("FASTDENSE_SIMD")
+    os.environ["FASTDENSE_SIMD"] = level
+    try:
+        yield level
+    finally:
+        if old is None:
+            os.environ.pop("FASTDENSE_SIMD", None)
+        else:
+            os.environ["FASTDENSE_SIMD"] = old
+
+
 @pytest.fixture(params=SIMD_LEVELS)
 def simd(request, ckernels):
     """Run the test with the GEMM kernels of one SIMD level (skip if the CPU lacks it)."""
-    have = ckernels.simd_name()
-    if SIMD_LEVELS.index(request.param) > SIMD_LEVELS.index(have):
-        pytest.skip("this CPU runs %s at most" % have)
-    old = os.environ.get("FASTDENSE_SIMD")
-    os.environ["FASTDENSE_SIMD"] = request.param
-    try:
+    if request.param not in levels_up_to(ckernels):
+        pytest.skip("this CPU runs %s at most" % ckernels.simd_name())
+    with simd_level(request.param):
         assert ckernels.simd_name() == request.param
         yield request.param
-    finally:
-        if old is None:
-            del os.environ["FASTDENSE_SIMD"]
-        else:
-            os.environ["FASTDENSE_SIMD"] = old
 
 # ---------------------------------------------------------------------------
 # building blocks
@@ -1063,21 +1075,12 @@ def test_rmsprop_subnormal_accumulators_exact_at_every_level(ckernels, reference
     want_p, want_a = p0.copy(), a0.copy()
     with np.errstate(all="ignore"):
         reference.rmsprop_update_f32(want_p, g0, want_a, LR, RHO, eps)
-    have = ckernels.simd_name()
-    old = os.environ.get("FASTDENSE_SIMD")
-    try:
-        for level in SIMD_LEVELS[:SIMD_LEVELS.index(have) + 1]:
-            os.environ["FASTDENSE_SIMD"] = level
-            p, a = p0.copy(), a0.copy()
-            with np.errstate(all="ignore"):
-                ckernels.rmsprop_update_f32(p, g0, a, LR, RHO, eps, nthreads=1)
-            assert a.tobytes() == want_a.tobytes(), "%s: accumulators differ" % level
-            assert p.tobytes() == want_p.tobytes(), "%s: parameters differ" % level
-    finally:
-        if old is None:
-            os.environ.pop("FASTDENSE_SIMD", None)
-        else:
-            os.environ["FASTDENSE_SIMD"] = old
+    for level in levels_up_to(ckernels):
+        p, a = p0.copy(), a0.copy()
+        with simd_level(level), np.errstate(all="ignore"):
+            ckernels.rmsprop_update_f32(p, g0, a, LR, RHO, eps, nthreads=1)
+        assert a.tobytes() == want_a.tobytes(), "%s: accumulators differ" % level
+        assert p.tobytes() == want_p.tobytes(), "%s: parameters differ" % level
 
 
 # the kernels whose loops are src_c/rows.h, compiled once per ISA
@@ -1093,23 +1096,14 @@ def test_row_kernel_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan
     """rows.h is compiled per ISA (rows.c, rows_avx2.c, rows_avx512.c); each
     level must give the portable build's bits, NaN/inf included (the vector
     body, its tails and the strided loop)."""
-    have = ckernels.simd_name()
-    levels = SIMD_LEVELS[:SIMD_LEVELS.index(have) + 1]
+    levels = levels_up_to(ckernels)
     kern = KERNELS[name]
     results = {}
-    old = os.environ.get("FASTDENSE_SIMD")
-    try:
-        for level in levels:
-            os.environ["FASTDENSE_SIMD"] = level
-            case = kern.build(shape, Plan(plan), np.random.default_rng(21), 0.02)
-            with np.errstate(all="ignore"):
-                case.call(getattr(ckernels, kern.func), ALL_CORES)
-            results[level] = {k: case.get(k).copy() for k in case.outputs}
-    finally:
-        if old is None:
-            os.environ.pop("FASTDENSE_SIMD", None)
-        else:
-            os.environ["FASTDENSE_SIMD"] = old
+    for level in levels:
+        case = kern.build(shape, Plan(plan), np.random.default_rng(21), 0.02)
+        with simd_level(level), np.errstate(all="ignore"):
+            case.call(getattr(ckernels, kern.func), ALL_CORES)
+        results[level] = {k: case.get(k).copy() for k in case.outputs}
     base = results["generic"]
     for level in levels[1:]:
         for key, arr in base.items():
