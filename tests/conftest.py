@@ -6,6 +6,10 @@
   the environment says the extension must be there (``CI`` set, as CI does,
   or ``FASTDENSE_REQUIRE_C=1``), showing the import error; elsewhere they
   skip with the reason.  Use the ``ckernels`` fixture or ``require_ckernels()``.
+* Optional extras (scipy for sparse inputs, mpi4py for distributed
+  training): ``require_module("scipy")`` returns the module; like the C
+  extension, a missing extra *fails* in CI (which installs every extra the
+  tests use) and skips elsewhere.
 * Hypothesis: a deterministic, bounded profile ("fastdense-ci") is loaded by
   default; ``FASTDENSE_HYPOTHESIS_PROFILE=thorough`` runs many more examples.
 """
@@ -56,6 +60,26 @@ def require_ckernels():
             pytest.fail(reason + " (CI/FASTDENSE_REQUIRE_C: the C extension must build)",
                         pytrace=False)
         pytest.skip(reason)
+
+
+def require_module(name):
+    """Import and return the optional module ``name``; fail (CI) or skip if absent."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        reason = "the optional module %s is not importable: %s: %s" % (
+            name, type(exc).__name__, exc)
+        if c_required():
+            pytest.fail(reason + " (CI installs every optional extra the tests use)",
+                        pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def scipy_sparse():
+    """``scipy.sparse`` (see ``require_module``)."""
+    require_module("scipy")
+    return importlib.import_module("scipy.sparse")
 
 
 @pytest.fixture(scope="session")
