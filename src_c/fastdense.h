@@ -41,8 +41,13 @@ typedef ptrdiff_t fd_index;     /* sizes and element strides */
 
 /* ---- runtime configuration (cpu.c) ------------------------------------ */
 
-/* The SIMD level the kernels use on this CPU: 0 portable C, 1 AVX2+FMA,
- * 2 AVX-512F.  Detected on each call (cheap: cpuid is cached by the CPU
+/* SIMD levels, in increasing order: every run-time selector compares
+ * against these names (never bare 0/1/2). */
+#define FD_SIMD_GENERIC 0       /* portable C */
+#define FD_SIMD_AVX2    1       /* AVX2 + FMA */
+#define FD_SIMD_AVX512  2       /* AVX-512 F/VL/DQ */
+
+/* The SIMD level the kernels use on this CPU: one of FD_SIMD_*.  Detected on each call (cheap: cpuid is cached by the CPU
  * support routines of the compiler, not by us). */
 int fd_simd_level(void);
 /* "avx512", "avx2", "generic" */
