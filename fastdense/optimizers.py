@@ -1,9 +1,17 @@
-"""Optimizers (Keras 2.3.1 semantics): one kernel call per step.
+"""Optimizers (Keras 2.3.1 semantics): one kernel call per parameter segment.
 
-The model keeps every weight in one flat float32 vector and every gradient in
-another; an optimizer keeps its state (accumulators, moments) flat as well and
-updates all parameters with ONE call of its kernel on (1, P) views.  The state
-is created by ``build(P)`` (zeros, as in Keras) and counted in ``iterations``.
+Each layer keeps its weights in one contiguous float32 buffer (kernel, then
+bias); the training engine keeps every trainable gradient in one flat vector.
+An optimizer keeps its state (accumulators, moments) flat, one vector per
+state name over all trainable parameters, created by ``build(P)`` (zeros, as
+in Keras), and counts its steps in ``iterations``.
+
+A step is ``apply_segments(segments)``: ``segments`` is a list of
+``(param2d, grad2d, offset)`` -- (1, size) float32 views of a layer's
+parameter buffer and of its gradient, and where that layer's slice starts in
+the state vectors -- and the optimizer runs its kernel once per segment
+(``_update(K, param2d, grad2d, state_views, nthreads)``).  ``apply(params,
+grads)`` is the one-segment form.
 
 ``learning_rate`` is also accepted as ``lr`` (Keras 2.3.1 did), and ``decay``
 applies ``lr / (1 + decay * iterations)`` as in Keras 2.3.1.
@@ -88,18 +96,27 @@ class Optimizer:
     # -- step ----------------------------------------------------------------
     def apply(self, params, grads, K=None, nthreads=None):
         """One update of ``params`` (2-D (1, P) view) by ``grads``, in place."""
+        self.build(params.size)
+        self.apply_segments([(params, grads, 0)], K, nthreads)
+
+    def apply_segments(self, segments, K=None, nthreads=None):
+        """One step over ``[(param2d, grad2d, offset), ...]`` (state built first)."""
         if K is None:
             K = _config.kernels()
         if nthreads is None:
             nthreads = _config.get_num_threads()
-        self.build(params.size)
-        self._update(K, params, grads, nthreads)
+        if self._n_state() and self._state is None:
+            raise RuntimeError("optimizer state is not built: call build(n_params)")
+        for param, grad, offset in segments:
+            self._update(K, param, grad, self._views(param.shape, offset), nthreads)
         self.iterations += 1
 
-    def _views(self, shape):
-        return [s.reshape(shape) for s in self._state]
+    def _views(self, shape, offset=0):
+        size = int(np.prod(shape))
+        return [s[offset:offset + size].reshape(shape) for s in (self._state or [])]
 
-    def _update(self, K, params, grads, nthreads):
+    def _update(self, K, params, grads, state, nthreads):
+        """Update one segment in place; ``state`` are its views of the state vectors."""
         raise NotImplementedError
 
     # -- config ----------------------------------------------------------------
@@ -127,8 +144,8 @@ class SGD(Optimizer):
     def _n_state(self):
         return 1 if self.momentum != 0.0 else 0
 
-    def _update(self, K, params, grads, nthreads):
-        velocity = self._views(params.shape)[0] if self._n_state() else None
+    def _update(self, K, params, grads, state, nthreads):
+        velocity = state[0] if state else None
         K.sgd_update_f32(params, grads, velocity, self._current_lr(), self.momentum,
                          self.nesterov, nthreads=nthreads)
 
@@ -146,8 +163,8 @@ class RMSprop(Optimizer):
         self.rho = _number("rho", rho, maximum=1.0)
         self.epsilon = _number("epsilon", 1e-7 if epsilon is None else epsilon)
 
-    def _update(self, K, params, grads, nthreads):
-        accum, = self._views(params.shape)
+    def _update(self, K, params, grads, state, nthreads):
+        accum, = state
         K.rmsprop_update_f32(params, grads, accum, self._current_lr(), self.rho,
                              self.epsilon, nthreads=nthreads)
 
@@ -173,10 +190,10 @@ class Adam(Optimizer):
     def _n_state(self):
         return 3 if self.amsgrad else 2
 
-    def _update(self, K, params, grads, nthreads):
+    def _update(self, K, params, grads, state, nthreads):
         t = self.iterations + 1
         lr_t = self._current_lr() * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
-        views = self._views(params.shape)
+        views = state
         if not self.amsgrad:
             K.adam_update_f32(params, grads, views[0], views[1], lr_t, self.beta_1,
                               self.beta_2, self.epsilon, nthreads=nthreads)
