@@ -107,9 +107,23 @@ class Optimizer:
             nthreads = _config.get_num_threads()
         if self._n_state() and self._state is None:
             raise RuntimeError("optimizer state is not built: call build(n_params)")
+        cache = self._view_cache
         for param, grad, offset in segments:
-            self._update(K, param, grad, self._views(param.shape, offset), nthreads)
+            key = (offset, param.shape)
+            views = cache.get(key)
+            if views is None:
+                views = cache[key] = self._views(param.shape, offset)
+            self._update(K, param, grad, views, nthreads)
         self.iterations += 1
+
+    @property
+    def _state(self):
+        return self.__state
+
+    @_state.setter
+    def _state(self, value):      # new state arrays: forget the cached views of the old
+        self.__state = value
+        self._view_cache = {}
 
     def _views(self, shape, offset=0):
         size = int(np.prod(shape))

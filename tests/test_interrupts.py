@@ -374,8 +374,9 @@ ARRAY_EDITS = {
 # (found by this suite; fastdense/models.py, layers.py):
 CONFIG_GAPS_FIXED = {
     # once accepted silently, now ValueErrors: kept as their own cases
-    "input_dim wrong": lambda c: c.update(input_dim=999),
-    "input_dim not a number": lambda c: c.update(input_dim="x"),
+    "input_shape wrong": lambda c: c.update(input_shape=[999]),
+    "input_shape not a number": lambda c: c.update(input_shape=["x"]),
+    "input_shape not a list": lambda c: c.update(input_shape=7),
     "use_bias not a boolean": lambda c: _layer(c, 1).update(use_bias="maybe"),
 }
 

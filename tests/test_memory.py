@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastdense import _memory, models, optimizers
+from fastdense.engine import workspace
 
 from _model_helpers import blobs, small_model
 
@@ -41,12 +42,23 @@ def test_buffers_do_not_overlap_and_outlive_their_raw_buffer():
 
 def _collect_workspaces(monkeypatch):
     seen = []
-    init = models._Workspace.__init__
+    init = workspace.Workspace.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
         seen.append(self)
-    monkeypatch.setattr(models._Workspace, "__init__", spy)
+    monkeypatch.setattr(workspace.Workspace, "__init__", spy)
+    return seen
+
+
+def _collect_gradient_stores(monkeypatch):
+    seen = []
+    init = workspace.GradientStore.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self)
+    monkeypatch.setattr(workspace.GradientStore, "__init__", spy)
     return seen
 
 
@@ -55,22 +67,27 @@ def test_model_weights_state_and_workspaces_start_on_a_line(monkeypatch, opt, an
     optimizer = {"rmsprop": optimizers.RMSprop(), "adam": optimizers.Adam(),
                  "sgd_momentum": optimizers.SGD(momentum=0.9)}[opt]
     seen = _collect_workspaces(monkeypatch)
+    stores = _collect_gradient_stores(monkeypatch)
     x, labels = blobs(n=100, features=8, classes=3)
     net = small_model(optimizer=optimizer, hidden=32)
     net.fit(x, np.eye(3, dtype=np.float32)[labels], epochs=1, batch_size=32, verbose=0)
     net.predict(x)
-    assert _aligned(net._params) and _aligned(net._grads)
-    # 8x32 kernel (256 floats), 32 bias, 32x3 kernel (96), 3 bias: each of the
-    # first four starts a multiple of 16 floats into the vector, so on a line
-    first = net.layers[0]
-    assert _aligned(first.kernel) and _aligned(first.kernel_grad)
-    assert _aligned(first.bias) and _aligned(net.layers[1].kernel)
-    assert _aligned(net.layers[1].bias)
+    # each layer's parameters are one buffer starting on a line, kernel first
+    for layer in net.layers:
+        assert _aligned(layer.param_buffer) and _aligned(layer.kernel)
+    # the flat gradient vector starts on a line and so does each layer's segment
+    assert len(stores) == 1
+    store = stores[0]
+    assert _aligned(store.flat)
+    for layer in net.layers:
+        kernel_grad = store.grads_for(layer)[0]
+        assert _aligned(kernel_grad)
     state = net.optimizer._state
     assert state and all(_aligned(s) for s in state)
     assert len(seen) >= 2, "fit and predict each build a workspace"
     for ws in seen:
-        for group in (ws.outs, ws.grads or [], ws.scratch, [ws.probs]):
+        extra = [b for e in ws.extra for b in e.values()]
+        for group in (ws.outs, ws.grads or [], extra, [ws.probs, ws.batch]):
             for buf in group:
                 if buf is not None:
                     assert _aligned(buf), "a workspace buffer is not line-aligned"

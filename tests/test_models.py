@@ -351,10 +351,13 @@ def test_get_weights_returns_copies_in_keras_order(trained):
     assert [a.shape for a in w] == [(8, 16), (16,), (16, 3), (3,)]
     w[0][:] = 123
     assert not (trained.get_weights()[0] == 123).any()
-    # all weights are views into one flat vector
-    flat = trained._params
+    # each layer's weights are views into that layer's own parameter buffer
     for layer in trained.layers:
+        flat = layer.param_buffer
         assert np.shares_memory(layer.kernel, flat) and np.shares_memory(layer.bias, flat)
+        assert flat.size == layer.kernel.size + layer.bias.size
+    assert not np.shares_memory(trained.layers[0].param_buffer,
+                                trained.layers[1].param_buffer)
 
 
 # ---- callbacks ----------------------------------------------------------------------
