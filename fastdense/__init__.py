@@ -21,9 +21,24 @@ __all__ = ["__version__", "backend", "set_backend", "use_backend",
            "get_num_threads", "set_num_threads", "show_config", "ops"] + list(_SUBMODULES)
 
 
+#: Keras modules fastdense does not have, and what to use instead
+_NOT_HERE = {
+    "preprocessing": "use NumPy for preprocessing; fastdense.utils.multi_hot turns word "
+                     "indices into multi-hot rows",
+    "applications": "pretrained (convolutional) networks are not included",
+    "mixed_precision": "fastdense computes in float32",
+    "Model": "the functional Model API is not supported; use models.Sequential",
+    "Sequential": "it lives in fastdense.models: from fastdense import models; "
+                  "models.Sequential()",
+}
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module("." + name, __name__)
+    if name in _NOT_HERE:
+        from ._unsupported import missing
+        raise missing("fastdense.%s" % name, name, _NOT_HERE[name])
     raise AttributeError("module 'fastdense' has no attribute %r" % name)
 
 

@@ -592,3 +592,13 @@ def clone_model(model, input_tensors=None, clone_function=None):
     """A new model with the same layers' configs and fresh weights (as Keras)."""
     return _saving.clone_model(model, input_tensors=input_tensors,
                                clone_function=clone_function)
+
+
+def __getattr__(name):
+    if name in ("Model", "Functional", "Network"):
+        raise _unsupported.missing(
+            "models.%s" % name, name, "the functional Model API (inputs -> outputs graphs) "
+            "is not supported; a stack of layers is models.Sequential([...])",
+            have="Sequential, load_model, save_model, clone_model, model_from_json, "
+                 "model_from_config")
+    raise AttributeError("module 'fastdense.models' has no attribute %r" % name)

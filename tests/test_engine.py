@@ -450,3 +450,19 @@ def test_failed_fit_of_an_image_model_leaves_it_unchanged():
     with pytest.raises(ValueError, match="reshape"):
         net.fit(x.reshape(len(x), 16), y, verbose=0)
     assert_same_snapshot(before, snapshot(net))
+
+
+@pytest.mark.parametrize("where,name", [("layers", "Conv2D"), ("layers", "LSTM"),
+                                        ("layers", "Embedding"), ("models", "Model"),
+                                        ("fastdense", "Model"),
+                                        ("fastdense", "preprocessing")])
+def test_keras_names_fastdense_lacks_raise_a_clear_error(where, name):
+    import importlib
+    from fastdense import _unsupported
+    mod = fastdense if where == "fastdense" else importlib.import_module("fastdense." + where)
+    with pytest.raises(_unsupported.UnsupportedError) as info:
+        getattr(mod, name)
+    text = str(info.value)
+    assert "dense" in text and "not supported" in text or "not included" in text
+    assert isinstance(info.value, AttributeError)       # hasattr keeps working
+    assert not hasattr(mod, name)

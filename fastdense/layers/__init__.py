@@ -45,3 +45,12 @@ def deserialize(config):
         return _REGISTRY[config["class_name"]].from_config(dict(config.get("config", {})))
     except TypeError as exc:
         raise ValueError("bad layer config %r: %s" % (config, exc))
+
+
+def __getattr__(name):
+    from .. import _unsupported
+    if name in _unsupported.KERAS_LAYERS:
+        raise _unsupported.missing("layers.%s" % name, name, _unsupported.KERAS_LAYERS[name],
+                                   have=", ".join(sorted(_REGISTRY)))
+    raise AttributeError("module 'fastdense.layers' has no attribute %r; the layers are: %s"
+                         % (name, ", ".join(sorted(_REGISTRY))))
