@@ -23,7 +23,7 @@ __all__ = ["__version__", "backend", "set_backend", "use_backend",
 
 #: Keras modules fastdense does not have, and what to use instead
 _NOT_HERE = {
-    "preprocessing": "use NumPy for preprocessing; fastdense.utils.multi_hot turns word "
+    "preprocessing": "keras.preprocessing is not supported: use NumPy; fastdense.utils.multi_hot turns word "
                      "indices into multi-hot rows",
     "applications": "pretrained (convolutional) networks are not included",
     "mixed_precision": "fastdense computes in float32",
