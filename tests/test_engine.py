@@ -23,6 +23,21 @@ def _images(n=120, side=6, classes=3, seed=0):
     return x, np.eye(classes, dtype=np.float32)[labels]
 
 
+def _blobs_onehot(n=64):
+    x, labels = blobs(n=n, features=8, classes=3)
+    return x, labels, np.eye(3, dtype=np.float32)[labels]
+
+
+def _mlp(hidden=8, seed=0, compile_args=None):
+    """The two-layer classifier most tests here use (8 features, 3 classes)."""
+    utils.set_random_seed(seed)
+    net = models.Sequential([layers.Dense(hidden, activation="relu", input_shape=(8,)),
+                             layers.Dense(3, activation="softmax")])
+    if compile_args is not None:
+        net.compile(*compile_args)
+    return net
+
+
 # ---- Input, Flatten, Activation ---------------------------------------------------
 
 def test_the_issue_model_fits_image_shaped_arrays(any_backend):
@@ -214,12 +229,8 @@ def test_trainable_must_be_boolean():
 
 def test_a_shared_layer_is_the_same_weights_in_both_models(any_backend):
     """The transfer idiom: Sequential(old.layers[:-1]) + a new head."""
-    x, labels = blobs(n=120, features=8, classes=3)
-    y = np.eye(3, dtype=np.float32)[labels]
-    utils.set_random_seed(0)
-    old = models.Sequential([layers.Dense(16, activation="relu", input_shape=(8,)),
-                             layers.Dense(3, activation="softmax")])
-    old.compile("rmsprop", "categorical_crossentropy")
+    x, labels, y = _blobs_onehot(120)
+    old = _mlp(16, compile_args=("rmsprop", "categorical_crossentropy"))
     base = old.layers[0]
     new = models.Sequential(old.layers[:-1] + [layers.Dense(2, activation="softmax")])
     assert new.layers[0] is base
@@ -248,12 +259,8 @@ def test_a_shared_layer_with_another_input_shape_is_a_clear_error():
 # ---- saving ------------------------------------------------------------------------------
 
 def test_compiled_but_never_fitted_model_saves_and_loads(tmp_path, any_backend):
-    x, labels = blobs(n=64, features=8, classes=3)
-    y = np.eye(3, dtype=np.float32)[labels]
-    utils.set_random_seed(0)
-    net = models.Sequential([layers.Dense(8, activation="relu", input_shape=(8,)),
-                             layers.Dense(3, activation="softmax")])
-    net.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    x, labels, y = _blobs_onehot()
+    net = _mlp(compile_args=("rmsprop", "categorical_crossentropy", ["accuracy"]))
     net.save(tmp_path / "m.npz")
     back = models.load_model(tmp_path / "m.npz")
     np.testing.assert_array_equal(back.predict(x), net.predict(x))
@@ -315,12 +322,8 @@ def _v1_file(path, net):
 
 
 def test_format_1_files_still_load(tmp_path):
-    x, labels = blobs(n=64, features=8, classes=3)
-    y = np.eye(3, dtype=np.float32)[labels]
-    utils.set_random_seed(0)
-    net = models.Sequential([layers.Dense(8, activation="relu", input_shape=(8,)),
-                             layers.Dense(3, activation="softmax")])
-    net.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    x, labels, y = _blobs_onehot()
+    net = _mlp(compile_args=("rmsprop", "categorical_crossentropy", ["accuracy"]))
     net.fit(x, y, epochs=1, verbose=0)
     _v1_file(tmp_path / "v1.npz", net)
     back = models.load_model(tmp_path / "v1.npz")

@@ -40,25 +40,15 @@ def test_buffers_do_not_overlap_and_outlive_their_raw_buffer():
         assert np.all(b == i)
 
 
-def _collect_workspaces(monkeypatch):
+def _collect(monkeypatch, cls):
+    """Every instance of ``cls`` made while the test runs."""
     seen = []
-    init = workspace.Workspace.__init__
+    init = cls.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
         seen.append(self)
-    monkeypatch.setattr(workspace.Workspace, "__init__", spy)
-    return seen
-
-
-def _collect_gradient_stores(monkeypatch):
-    seen = []
-    init = workspace.GradientStore.__init__
-
-    def spy(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        seen.append(self)
-    monkeypatch.setattr(workspace.GradientStore, "__init__", spy)
+    monkeypatch.setattr(cls, "__init__", spy)
     return seen
 
 
@@ -66,8 +56,8 @@ def _collect_gradient_stores(monkeypatch):
 def test_model_weights_state_and_workspaces_start_on_a_line(monkeypatch, opt, any_backend):
     optimizer = {"rmsprop": optimizers.RMSprop(), "adam": optimizers.Adam(),
                  "sgd_momentum": optimizers.SGD(momentum=0.9)}[opt]
-    seen = _collect_workspaces(monkeypatch)
-    stores = _collect_gradient_stores(monkeypatch)
+    seen = _collect(monkeypatch, workspace.Workspace)
+    stores = _collect(monkeypatch, workspace.GradientStore)
     x, labels = blobs(n=100, features=8, classes=3)
     net = small_model(optimizer=optimizer, hidden=32)
     net.fit(x, np.eye(3, dtype=np.float32)[labels], epochs=1, batch_size=32, verbose=0)
