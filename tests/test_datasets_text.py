@@ -538,7 +538,7 @@ def test_bad_file_hash_is_valueerror(imdb_file, file_hash):
 def test_cache_and_its_advice(tmp_path, monkeypatch):
     a = imdb_arrays()
     cached = write_npz(tmp_path / "home" / "datasets" / "imdb" / "imdb.npz", a)
-    with pytest.raises(ValueError, match="imdb.npz.*delete it"):
+    with pytest.raises(ValueError, match="imdb.npz.*delete it, and it is downloaded"):
         imdb.load_data()
     publish(monkeypatch, imdb, cached)
     check_against(imdb.load_data(), oracle_imdb(a))

@@ -556,6 +556,13 @@ def _read_bytes(path):
     return data
 
 
+def file_advice(where):
+    """What to do about a bad file found at ``where`` (see locate_file)."""
+    if where == "cache":
+        return "delete it, and it is downloaded afresh on the next call"
+    return _advice(where)
+
+
 def _is_bare(path):
     s = os.fspath(path)
     if isinstance(s, bytes):
@@ -611,7 +618,7 @@ def download_file(spec, dest, mirrors, *, expected=None, opener=None,
     raise DownloadError(
         "could not download the %s file %s into %s; every mirror failed:\n  %s\n"
         "This machine may be offline. Set FASTDENSE_DATA to a folder holding "
-        "%s/%s, or pass load_data(path=<the file>)."
+        "%s/%s, or pass path=<the file> (a path with its folder part)."
         % (spec.title, spec.name, dest,
            "\n  ".join(failures) or "(no mirrors configured)",
            spec.dataset, spec.name))
@@ -665,10 +672,10 @@ def locate_file(spec, path, mirrors, *, file_hash=None, opener=None,
                 "%s: content differs from the %s file %s (sha256 %s, md5 %s; "
                 "expected %s): the file is corrupt, truncated or not the "
                 "published one; %s. To load a file of your own, pass a path "
-                "with its folder, e.g. load_data(path='./%s')%s."
+                "with its folder, e.g. path='./%s'%s."
                 % (p, "expected" if file_hash is not None else "published " + spec.title,
                    spec.name, got["sha256"], got["md5"], _describe(expected),
-                   _advice(where), fname,
+                   file_advice(where), fname,
                    "" if file_hash is not None else " (optionally with file_hash=)"))
         return data, p, where
     if not expected:
@@ -691,4 +698,4 @@ def locate_file(spec, path, mirrors, *, file_hash=None, opener=None,
     return data, cache, "download"
 
 
-__all__ += ["KerasFile", "locate_file", "download_file"]
+__all__ += ["KerasFile", "locate_file", "download_file", "file_advice"]

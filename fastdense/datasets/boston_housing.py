@@ -36,7 +36,7 @@ SPEC = KerasFile(
 def _read(path, file_hash):
     data, name, where = _loader.locate_file(SPEC, path, MIRRORS,
                                             file_hash=file_hash)
-    arrays = _npz.read_npz(data, name, ("x", "y"), _loader._advice(where))
+    arrays = _npz.read_npz(data, name, ("x", "y"), _loader.file_advice(where))
     x, y = arrays["x"], arrays["y"]
     if x.ndim != 2 or x.dtype.kind not in "fiu":
         raise ValueError("%s['x']: %s array of shape %s; expected a 2-D numeric "

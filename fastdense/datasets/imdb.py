@@ -41,7 +41,7 @@ _KEYS = ("x_train", "y_train", "x_test", "y_test")
 def _read(path, file_hash):
     data, name, where = _loader.locate_file(SPEC, path, MIRRORS,
                                             file_hash=file_hash)
-    arrays = _npz.read_npz(data, name, _KEYS, _loader._advice(where))
+    arrays = _npz.read_npz(data, name, _KEYS, _loader.file_advice(where))
     out = {}
     for split in ("train", "test"):
         xk, yk = "x_" + split, "y_" + split
@@ -141,4 +141,4 @@ def get_word_index(path="imdb_word_index.json", *, file_hash=None):
     """
     data, name, where = _loader.locate_file(WORD_INDEX_SPEC, path, MIRRORS,
                                             file_hash=file_hash)
-    return _npz.read_json_index(data, name, _loader._advice(where))
+    return _npz.read_json_index(data, name, _loader.file_advice(where))

@@ -38,7 +38,7 @@ WORD_INDEX_SPEC = KerasFile(
 def _read(path, file_hash):
     data, name, where = _loader.locate_file(SPEC, path, MIRRORS,
                                             file_hash=file_hash)
-    arrays = _npz.read_npz(data, name, ("x", "y"), _loader._advice(where))
+    arrays = _npz.read_npz(data, name, ("x", "y"), _loader.file_advice(where))
     xname, yname = "%s['x']" % name, "%s['y']" % name
     seqs = _text.check_sequences(arrays["x"], xname)
     labels = _text.check_labels(arrays["y"], len(seqs), yname, xname)
@@ -106,4 +106,4 @@ def get_word_index(path="reuters_word_index.json", *, file_hash=None):
     """
     data, name, where = _loader.locate_file(WORD_INDEX_SPEC, path, MIRRORS,
                                             file_hash=file_hash)
-    return _npz.read_json_index(data, name, _loader._advice(where))
+    return _npz.read_json_index(data, name, _loader.file_advice(where))
