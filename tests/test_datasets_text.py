@@ -17,7 +17,6 @@ import sys
 import tracemalloc
 import urllib.error
 import urllib.request
-import warnings
 import zipfile
 from pathlib import Path
 
