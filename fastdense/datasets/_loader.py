@@ -1,6 +1,8 @@
-"""Locate, download, verify and load the IDX image datasets.
+"""Locate, download, verify and load the datasets.
 
-Shared machinery behind ``mnist.load_data`` and ``fashion_mnist.load_data``.
+Shared machinery behind ``mnist.load_data`` and ``fashion_mnist.load_data``
+(this docstring), and, in the block at the end of the file, behind the Keras
+single-file datasets ``imdb``, ``reuters`` and ``boston_housing``.
 Nothing here keeps state between calls: the environment variables are read on
 every call, and nothing is cached in memory.
 
@@ -473,3 +475,227 @@ def load(spec, path=None, *, mirrors=(), opener=None, timeout=None):
                                     % (exc, "; ".join(notes))) from None
             raise
     return _as_tuple(_load_folder(spec, cache, "cache"))
+
+
+# =================================================== Keras single-file datasets
+# imdb, reuters, boston_housing (and their word indexes): one file each, as
+# Keras ships them (.npz or .json), verified by the digest of the file bytes.
+#
+# Where a file comes from, for ``path`` as the caller gives it:
+#   * a bare file name (no folder part: Keras's default ``'imdb.npz'``, or any
+#     other name, which Keras takes as the name to cache the same file under):
+#     ``$FASTDENSE_DATA/<dataset>/<name>``, then the cache
+#     ``<data_home>/datasets/<dataset>/<name>``, then a download of the
+#     published file into the cache under that name. Never the current folder.
+#   * anything with a folder part (``'./imdb.npz'``, ``'/data/imdb.npz'``,
+#     ``'~/x.npz'``): that file; a folder means ``<folder>/<canonical name>``.
+#
+# How it is verified (sha256 and md5 of the bytes, computed in one pass over
+# the bytes that are then parsed, so what is checked is what is used):
+#   * bare names (FASTDENSE_DATA, cache, download): the file must BE the
+#     published one: one of its published digests (the sha256 Keras 3 checks,
+#     the md5 Keras 2.3.1 checks) must match. Anything else is a ValueError
+#     naming the file, never used; a download is verified before it is
+#     renamed into the cache.
+#   * an explicit path: a file whose digest matches is the published file; one
+#     whose digest does not may be the caller's own data in the same layout
+#     and is loaded after the strict structure checks (zip CRCs, every .npy
+#     header and length, keys, dtypes, shapes, the values' types).
+#   * ``file_hash=`` (Keras's get_file argument: 64 hex digits sha256, 32 md5)
+#     replaces the published digests and is required to match, wherever the
+#     file comes from: the way to pin your own copy or serve a variant.
+
+@dataclass(frozen=True)
+class KerasFile:
+    dataset: str                    # folder name: 'imdb'
+    title: str                      # for messages: 'IMDB'
+    name: str                       # canonical file name: 'imdb.npz'
+    sha256: Optional[str] = None    # of the file bytes, where published
+    md5: Optional[str] = None       # Keras 2.3.1's file_hash
+
+
+def _hash_kind(file_hash):
+    """'sha256' or 'md5' for a Keras-style ``file_hash`` string."""
+    if not isinstance(file_hash, str):
+        raise ValueError("file_hash must be a hex string (64 digits: sha256, "
+                         "32: md5), got %r" % (file_hash,))
+    h = file_hash.strip().lower()
+    kinds = {64: "sha256", 32: "md5"}
+    if len(h) not in kinds or any(c not in "0123456789abcdef" for c in h):
+        raise ValueError("file_hash must be a hex string of 64 digits (sha256) "
+                         "or 32 (md5), got %r" % (file_hash,))
+    return kinds[len(h)], h
+
+
+def _expected(spec, file_hash):
+    """[(algorithm, hex)] any one of which the file must match."""
+    if file_hash is not None:
+        return [_hash_kind(file_hash)]
+    return [(k, v) for k, v in (("sha256", spec.sha256), ("md5", spec.md5)) if v]
+
+
+def _digests(data):
+    return {"sha256": hashlib.sha256(data).hexdigest(),
+            "md5": hashlib.md5(data).hexdigest()}
+
+
+def _matches(digests, expected):
+    return any(digests[k] == v for k, v in expected)
+
+
+def _describe(expected):
+    return " or ".join("%s %s" % (k, v) for k, v in expected)
+
+
+def _read_bytes(path):
+    with open(path, "rb") as f:
+        data = f.read(_MAX_DOWNLOAD + 1)
+    if len(data) > _MAX_DOWNLOAD:
+        raise ValueError("%s: larger than %d bytes, not a dataset file"
+                         % (path, _MAX_DOWNLOAD))
+    return data
+
+
+def file_advice(where):
+    """What to do about a bad file found at ``where`` (see locate_file)."""
+    if where == "cache":
+        return "delete it, and it is downloaded afresh on the next call"
+    return _advice(where)
+
+
+def _is_bare(path):
+    s = os.fspath(path)
+    if isinstance(s, bytes):
+        s = os.fsdecode(s)
+    return (s != "" and os.path.dirname(s) == "" and not s.startswith("~")
+            and s not in (".", ".."))
+
+
+def download_file(spec, dest, mirrors, *, expected=None, opener=None,
+                  timeout=None):
+    """Download ``spec.name`` from each mirror in turn into the path ``dest``.
+
+    Each attempt is read with a timeout into a temporary file beside ``dest``,
+    its digest checked against ``expected`` (default: the published digests),
+    and only then renamed to ``dest``. Returns ``dest``; raises
+    :class:`DownloadError` listing every URL and its error when all fail.
+    """
+    opener = opener or urlopen
+    timeout = TIMEOUT if timeout is None else timeout
+    dest = Path(dest)
+    expected = _expected(spec, None) if expected is None else expected
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            "cannot create the cache folder %s (%s); set FASTDENSE_HOME to a "
+            "writable folder, or FASTDENSE_DATA to a folder holding %s/%s"
+            % (dest.parent, exc, spec.dataset, spec.name)) from None
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + spec.name
+        try:
+            tmp = _fetch(url, dest.parent, dest.name, opener, timeout)
+        except Exception as exc:   # URLError, HTTPError, timeout, OSError ...
+            failures.append("%s: %s: %s" % (url, type(exc).__name__, exc))
+            continue
+        try:
+            got = _digests(_read_bytes(tmp))
+            if not _matches(got, expected):
+                raise ValueError("content differs from the published file "
+                                 "(sha256 %s, md5 %s; expected %s)"
+                                 % (got["sha256"], got["md5"],
+                                    _describe(expected)))
+        except ValueError as exc:
+            _unlink(tmp)
+            failures.append("%s: downloaded, but rejected: %s" % (url, exc))
+            continue
+        except BaseException:
+            _unlink(tmp)
+            raise
+        os.replace(tmp, dest)
+        return dest
+    raise DownloadError(
+        "could not download the %s file %s into %s; every mirror failed:\n  %s\n"
+        "This machine may be offline. Set FASTDENSE_DATA to a folder holding "
+        "%s/%s, or pass path=<the file> (a path with its folder part)."
+        % (spec.title, spec.name, dest,
+           "\n  ".join(failures) or "(no mirrors configured)",
+           spec.dataset, spec.name))
+
+
+def locate_file(spec, path, mirrors, *, file_hash=None, opener=None,
+                timeout=None):
+    """``(bytes, name, where)`` of the verified file for ``path``.
+
+    ``where`` is 'explicit' (a path with a folder part), 'data'
+    (FASTDENSE_DATA), 'cache' or 'download'; see the block comment above for
+    the rules. The bytes returned are the ones whose digests were checked.
+    """
+    expected = _expected(spec, file_hash)   # validates file_hash first
+    if path is None:
+        path = spec.name
+    if not _is_bare(path):
+        p = Path(os.fsdecode(os.fspath(path))).expanduser()
+        if p.is_dir():
+            p = p / spec.name
+        if not p.is_file():
+            raise FileNotFoundError(
+                errno.ENOENT, "no such file (looked for %s); path must be a "
+                "%s file like Keras's %s, or a folder holding one"
+                % (p, spec.title, spec.name), str(p))
+        data = _read_bytes(p)
+        if file_hash is not None and not _matches(_digests(data), expected):
+            got = _digests(data)
+            raise ValueError(
+                "%s: content differs from file_hash (sha256 %s, md5 %s; "
+                "expected %s): the file is corrupt, truncated or another file"
+                % (p, got["sha256"], got["md5"], _describe(expected)))
+        return data, p, "explicit"
+
+    fname = os.fsdecode(os.fspath(path))
+    looked = []
+    candidates = []
+    env = os.environ.get("FASTDENSE_DATA")
+    if env:
+        candidates.append((Path(env).expanduser() / spec.dataset / fname, "data"))
+    cache = data_home() / "datasets" / spec.dataset / fname
+    candidates.append((cache, "cache"))
+    for p, where in candidates:
+        looked.append(str(p))
+        if not p.is_file():
+            continue
+        data = _read_bytes(p)
+        got = _digests(data)
+        if not _matches(got, expected):
+            raise ValueError(
+                "%s: content differs from the %s file %s (sha256 %s, md5 %s; "
+                "expected %s): the file is corrupt, truncated or not the "
+                "published one; %s. To load a file of your own, pass a path "
+                "with its folder, e.g. path='./%s'%s."
+                % (p, "expected" if file_hash is not None else "published " + spec.title,
+                   spec.name, got["sha256"], got["md5"], _describe(expected),
+                   file_advice(where), fname,
+                   "" if file_hash is not None else " (optionally with file_hash=)"))
+        return data, p, where
+    if not expected:
+        raise ValueError("%s: no published digest to verify a download "
+                         "against; pass file_hash=" % spec.name)
+    try:
+        download_file(spec, cache, mirrors, expected=expected, opener=opener,
+                      timeout=timeout)
+    except DownloadError as exc:
+        notes = "(looked first in %s)" % " and ".join(looked)
+        if Path(fname).is_file():
+            notes += ("; a file %s exists in the current folder, but a bare "
+                      "name never means the current folder: pass './%s' to "
+                      "load it" % (fname, fname))
+        raise DownloadError("%s\n%s" % (exc, notes)) from None
+    data = _read_bytes(cache)
+    if not _matches(_digests(data), expected):   # changed since the rename
+        raise ValueError("%s: content changed after the download was verified"
+                         % cache)
+    return data, cache, "download"
+
+
+__all__ += ["KerasFile", "locate_file", "download_file", "file_advice"]
