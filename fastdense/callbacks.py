@@ -16,6 +16,14 @@ _ALIASES = {"acc": "accuracy", "accuracy": "acc",
             "val_acc": "val_accuracy", "val_accuracy": "val_acc"}
 
 
+def _is_main_process():
+    """True where files may be written and messages printed: in a
+    data-parallel fit only on the main rank (rank 0); True in a single
+    process.  [distributed] asks fastdense.distributed."""
+    from . import distributed
+    return distributed.is_main()
+
+
 class LogsDict(dict):
     """A dict where 'acc' and 'accuracy' (and their val_ forms) are one key."""
 

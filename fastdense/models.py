@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _unsupported
 from . import callbacks as _callbacks
+from . import distributed as _distributed
 from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
@@ -384,6 +385,7 @@ class Sequential:
         return w
 
     # ---- training ------------------------------------------------------------
+    @_distributed.collective("fit")        # [distributed] one collective call per rank
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None,
@@ -451,6 +453,13 @@ class Sequential:
             raise ValueError("fit needs at least one training sample")
 
         # ---- everything is valid: from here on the model changes
+        self._agree(x=x, y=target, batch_size=batch_size, epochs=epochs,  # [distributed]
+                    initial_epoch=initial_epoch, shuffle=bool(shuffle),
+                    **{"sample weights": weights,
+                       "validation x": None if val is None else val[0],
+                       "validation y": None if val is None else val[1],
+                       "validation sample weights": val_weights,
+                       "validation batch size": val_batch if val is not None else None})
         self._ensure_built(shape)
         x = _inputs.choose_input_form(self, x, training=True)
         trainer = _training.Trainer(self, x, target, batch_size, weights=weights,
@@ -459,9 +468,22 @@ class Sequential:
                                  bool(shuffle), initial_epoch, val_weights=val_weights,
                                  val_batch=val_batch)
 
+    # ---- [distributed] hooks: fastdense.distributed decides -------------------------
     def _comm(self):
-        return None
+        """The running collective call's communicator (None: a world of one)."""
+        return _distributed.call_comm()
 
+    def _agree(self, **fields):
+        """The agreement point of a collective call: all arguments are checked."""
+        comm = self._comm()
+        if comm is not None:
+            comm.agree(self, **fields)
+
+    def _is_main(self):
+        """True where progress is printed and files are written (rank 0)."""
+        return _distributed.is_main()
+
+    @_distributed.collective("train_on_batch")   # [distributed]
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None,
                        reset_metrics=True, return_dict=False):
         """One gradient step on (x, y); returns [loss, *metrics] of that batch."""
@@ -471,13 +493,19 @@ class Sequential:
         n = x.shape[0]
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample")
+        self._agree(x=x, y=target, **{"sample weights": weights})   # [distributed]
         self._ensure_built(shape)
         x = _inputs.choose_input_form(self, x, training=True)
         trainer = _training.Trainer(self, x, target, n, weights=weights, comm=self._comm())
         trainer.prepare()
         for mt in self.metrics:
             mt.reset_state()
-        loss_sum = trainer.step(None, 0, n)
+        lo, hi = trainer.comm.local_rows(0, 0, n)     # [distributed] this rank's share
+        loss_sum = trainer.step(None, lo, hi)
+        if trainer.comm.size > 1:                     # [distributed] the global batch's
+            loss_sum = float(trainer.comm.reduce_sums([loss_sum])[0])
+            for mt in self.metrics:
+                mt.set_state_vector(trainer.comm.reduce_sums(mt.state_vector()))
         values = [loss_sum / n] + [mt.result() for mt in self.metrics]
         return self._results(values, return_dict)
 
@@ -527,6 +555,7 @@ class Sequential:
         oshape = self._layer_output_shapes()[-1]
         return out.reshape((len(out),) + tuple(oshape)) if len(oshape) != 1 else out
 
+    @_distributed.collective("evaluate")   # [distributed]
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
                  steps=None, callbacks=None, max_queue_size=10, workers=1,
                  use_multiprocessing=False, return_dict=False):
@@ -539,6 +568,7 @@ class Sequential:
         x, target, shape = self._check_xy(x, y, "evaluate")
         weights = (None if sample_weight is None else
                    _inputs.check_sample_weight(sample_weight, x.shape[0]))
+        self._agree(x=x, y=target, **{"sample weights": weights})   # [distributed]
         self._ensure_built(shape)
         x = _inputs.choose_input_form(self, x, training=False)
         steps_n = max(1, int(np.ceil(x.shape[0] / batch_size)))
@@ -548,9 +578,6 @@ class Sequential:
         if bar is not None:
             bar.update(steps_n, list(zip(self.metrics_names, results)))
         return self._results(results, return_dict)
-
-    def _is_main(self):
-        return True
 
     def _results(self, values, return_dict):
         if return_dict:
@@ -573,11 +600,15 @@ class Sequential:
 
     def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
         """Write config, weights and optimizer state to exactly ``filepath``."""
+        if not self._is_main():       # [distributed] rank 0 alone writes files
+            return
         _saving.save_model(self, filepath, overwrite=overwrite,
                            include_optimizer=include_optimizer, save_format=save_format)
 
     def save_weights(self, filepath, overwrite=True, save_format=None):
         """Write the weights alone (load them with ``load_weights``)."""
+        if not self._is_main():       # [distributed] rank 0 alone writes files
+            return
         _saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
 
     def load_weights(self, filepath, by_name=False, skip_mismatch=False):

@@ -55,6 +55,7 @@ class LocalComm:
     """A world of one: every reduction is the identity."""
     size = 1
     rank = 0
+    is_main = True
 
     def global_batch(self, m):
         return m
@@ -64,6 +65,29 @@ class LocalComm:
 
     def reduce_sums(self, vector):
         return vector
+
+    # ---- [distributed] the epoch loop's hooks (fastdense.distributed.CallComm) ----
+    def schedule(self, n, batch_size):
+        """(samples, steps per epoch) of the fit over this process's n rows."""
+        return n, int(math.ceil(n / batch_size))
+
+    def local_rows(self, step, start, stop):
+        """This process's rows of global batch ``step`` (rows start:stop)."""
+        return start, stop
+
+    def eval_rows(self, n):
+        """This process's rows of an n-row evaluation."""
+        return 0, n
+
+    def any(self, flag):
+        """The stop flag of all processes."""
+        return bool(flag)
+
+    def begin_fit(self, model, trainer, callbacks):
+        """Fit start, after the optimizer state is built."""
+
+    def end_epoch(self, model, trainer):
+        """Epoch end, after the epoch's sums are reduced."""
 
 
 class CallbackList:
@@ -166,8 +190,9 @@ class Trainer:
                             need_probs=_needs_probs(self.metrics, weights is not None),
                             gather_input=self.source.needs_buffer,
                             weights=weights is not None)
-        # a frozen layer's penalty still counts in the loss, with no gradient
-        self.penalties = _penalties(model, self.store)
+        # a frozen layer's penalty still counts in the loss, with no gradient;
+        # [distributed] the penalty's gradient is added on rank 0 only (summed once)
+        self.penalties = _penalties(model, self.store if self.comm.rank == 0 else None)
         self.segments = self.store.segments
         self.grads = [self.store.grads_for(n.layer) if n.trainable else None
                       for n in self.nodes]
@@ -250,21 +275,24 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
             initial_epoch, val_weights=None, val_batch=None):
     """The epoch loop; returns the History."""
     n = trainer.source.n
-    steps = int(math.ceil(n / batch_size))
     perm = np.arange(n, dtype=np.int64)
     rng = _utils.get_rng()
     comm = trainer.comm
+    samples, steps = comm.schedule(n, batch_size)    # [distributed] global figures
+    if not comm.is_main:                             # [distributed] rank 0 alone prints
+        verbose = 0
     metrics = trainer.metrics
     names = [m.name for m in metrics]
     history = _callbacks.History()
     model.history = history
     params = {"batch_size": batch_size, "epochs": epochs, "steps": steps,
-              "samples": n, "verbose": verbose, "do_validation": val is not None,
+              "samples": samples, "verbose": verbose, "do_validation": val is not None,
               "metrics": model.metrics_names + (["val_" + k for k in model.metrics_names]
                                                 if val is not None else [])}
     cbs = CallbackList(list(callbacks) + [history], model, params)
     model.stop_training = False
     trainer.prepare()
+    comm.begin_fit(model, trainer, cbs)   # [distributed] rank 0's weights, agreed hooks
     cbs.on_train_begin({})
     batch_hooks = cbs.batch_hooks
     for epoch in range(initial_epoch, epochs):
@@ -280,24 +308,31 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
         weight_seen = 0
         for b in range(steps):
             start = b * batch_size
-            stop = min(start + batch_size, n)
-            m = stop - start
+            stop = min(start + batch_size, samples)
+            lo, hi = comm.local_rows(b, start, stop)   # [distributed] this rank's share
+            m = hi - lo
             if batch_hooks:
-                batch_logs = {"batch": b, "size": m}
+                batch_logs = {"batch": b, "size": stop - start}
                 cbs.on_train_batch_begin(b, batch_logs)
                 states = [mt.state_vector() for mt in metrics]
-            rows = perm[start:stop] if shuffle else None
-            loss_sum = trainer.step(rows, start, stop)
+            rows = perm[lo:hi] if shuffle else None
+            loss_sum = trainer.step(rows, lo, hi)
             loss_total += loss_sum
             weight_seen += m
             if batch_hooks:
-                batch_logs["loss"] = loss_sum / m
-                for mt, before in zip(metrics, states):
+                deltas = [mt.state_vector() - before for mt, before in zip(metrics, states)]
+                # [distributed] the batch logs are the global batch's
+                sums = comm.reduce_sums(np.concatenate([[loss_sum, m]] + deltas))
+                batch_logs["loss"] = float(sums[0] / sums[1]) if sums[1] else float("nan")
+                at = 2
+                for mt, delta in zip(metrics, deltas):
                     after = mt.state_vector()
-                    mt.set_state_vector(after - before)
+                    mt.set_state_vector(sums[at:at + delta.size])
+                    at += delta.size
                     batch_logs[mt.name] = mt.result()
                     mt.set_state_vector(after)
                 cbs.on_train_batch_end(b, batch_logs)
+                model.stop_training = comm.any(model.stop_training)   # [distributed]
             if bar is not None and b + 1 < steps and bar.due(b + 1):
                 bar.update(b + 1, [("loss", loss_total / weight_seen)] +
                            [(k, mt.result()) for k, mt in zip(names, metrics)])
@@ -309,6 +344,7 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
         for mt in metrics:
             mt.set_state_vector(comm.reduce_sums(mt.state_vector()))
             logs[mt.name] = mt.result()
+        comm.end_epoch(model, trainer)   # [distributed] the ranks' weights still agree
         if val is not None:
             vals = evaluate_arrays(model, val[0], val[1], val_batch or batch_size,
                                    weights=val_weights,
@@ -318,6 +354,7 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
         if bar is not None:
             bar.update(steps, list(logs.items()))
         cbs.on_epoch_end(epoch, logs)
+        model.stop_training = comm.any(model.stop_training)   # [distributed] all stop
         if model.stop_training:
             break
     cbs.on_train_end({})
@@ -366,6 +403,11 @@ def predict_arrays(model, x, batch_size):
 def evaluate_arrays(model, x, target, batch_size, weights=None, bar=None, comm=None):
     """[loss, *metrics] of checked (x, target): global when ``comm`` is a world."""
     comm = comm if comm is not None else LocalComm()
+    lo, hi = comm.eval_rows(x.shape[0])        # [distributed] this rank's rows
+    if (lo, hi) != (0, x.shape[0]):
+        from .inputs import rows as _rows
+        x, target = _rows(x, lo, hi), target[lo:hi]
+        weights = None if weights is None else weights[lo:hi]
     n = x.shape[0]
     metrics = model.metrics
     for mt in metrics:
