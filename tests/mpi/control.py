@@ -153,7 +153,8 @@ attempt("nan_stop", nan_stop)
 
 
 def early_stopping(net):
-    es = callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    es = callbacks.EarlyStopping(monitor="val_loss", min_delta=0.02, patience=1,
+                                 restore_best_weights=True)
     h = net.fit(x, y, batch_size=8, epochs=30, validation_split=0.25, callbacks=[es],
                 verbose=0)
     results["early_history"] = history_of(h)
@@ -171,7 +172,40 @@ def nested_evaluate(net):
     results["nested_evaluate"] = [[float(v) for v in r] for r in seen]
 
 
-attempt("nested_evaluate", nested_evaluate)
+attempt("nested", nested_evaluate)
+
+
+# --- no allocation per step: the gradient sum works in place on the flat vector
+def step_allocations(net):
+    import tracemalloc
+    from fastdense import layers, models
+    big = models.Sequential([layers.Dense(256, activation="relu", input_shape=(200,)),
+                             layers.Dense(3, activation="softmax")])
+    big.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    xb = np.random.default_rng(0).standard_normal((640, 200)).astype(np.float32)
+    yb = utils.to_categorical(np.arange(640) % 3, 3)
+    seen = {}
+
+    class Peak(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                tracemalloc.reset_peak()
+                seen["base"] = tracemalloc.get_traced_memory()[0]
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 8:
+                seen["peak"] = tracemalloc.get_traced_memory()[1]
+
+    tracemalloc.start()
+    try:
+        big.fit(xb, yb, batch_size=64, epochs=1, callbacks=[Peak()], verbose=0)
+    finally:
+        tracemalloc.stop()
+    results["step_peak_bytes"] = seen["peak"] - seen["base"]
+    results["flat_bytes"] = 4 * (200 * 256 + 256 + 256 * 3 + 3)
+
+
+attempt("step_allocations", step_allocations)
 
 
 # --- divergence: weights that drift apart are repaired from rank 0 (last: it switches

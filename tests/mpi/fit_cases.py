@@ -52,7 +52,7 @@ case("odd", 203, 31, step_crcs=True)
 case("last_row", 21, 5, epochs=3)             # the last batch has one row: rank 1 gets none
 case("batch1", 9, 1)                          # rank 1 never gets a row
 case("noshuffle_split", 200, 40, shuffle=False, validation_split=0.2)
-case("sgd_weighted_sparse", 150, 50, optimizer=optimizers.SGD(0.05, momentum=0.9),
+case("sgd_momentum_sparse_val", 150, 50, optimizer=optimizers.SGD(0.05, momentum=0.9),
      loss="sparse_categorical_crossentropy", validation_data=True)
 case("adam_mse", 120, 24, optimizer="adam", loss="mse")
 case("sgd_long", 300, 30, epochs=4, optimizer="sgd")
