@@ -558,6 +558,10 @@ class CallComm:
 
     def local_rows(self, step, start, stop):
         """This rank's rows [lo, hi) of global batch ``step`` (rows start:stop)."""
+        if self.sharded and self._counts is not None and self._parts is None:
+            # one batch made of every rank's rows (train_on_batch)
+            self._global_m = int(sum(self._counts))
+            return start, stop
         if self._parts is None:
             m = stop - start
             self._global_m = m

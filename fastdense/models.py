@@ -506,7 +506,8 @@ class Sequential:
             loss_sum = float(trainer.comm.reduce_sums([loss_sum])[0])
             for mt in self.metrics:
                 mt.set_state_vector(trainer.comm.reduce_sums(mt.state_vector()))
-        values = [loss_sum / n] + [mt.result() for mt in self.metrics]
+        values = ([loss_sum / trainer.comm.global_batch(hi - lo)]     # [distributed]
+                  + [mt.result() for mt in self.metrics])
         return self._results(values, return_dict)
 
     def _loss_and_gradients(self, x, y, sample_weight=None):

@@ -124,11 +124,11 @@ def fit_runs(mpiexec, tmp_path_factory):
 
 
 FIT_CASES = ["even", "odd", "last_row", "batch1", "noshuffle_split", "sgd_momentum_sparse_val",
-             "adam_mse", "sgd_long", "train_on_batch", "sharded"]
+             "adam_mse", "sgd_long", "train_on_batch", "sharded", "sharded_train_on_batch"]
 
 
 def _steps(result):
-    return result.get("iterations") or 3      # train_on_batch: 3 calls
+    return result.get("iterations") or 16     # train_on_batch: at most 16 steps in all
 
 
 @pytest.mark.parametrize("name", FIT_CASES)
@@ -196,7 +196,7 @@ def test_only_rank_0_writes_files(fit_runs):
     assert os.path.exists(os.path.join(world, "saved_weights.rank0.npz"))
     assert not os.path.exists(os.path.join(world, "saved_model.rank1.npz"))
     assert not os.path.exists(os.path.join(world, "saved_weights.rank1.npz"))
-    _, weights = _load(world, "sharded", 0)
+    _, weights = _load(world, "sharded_train_on_batch", 0)
     back = models.load_model(os.path.join(world, "saved_model.rank0.npz"))
     for a, b in zip(back.get_weights(), weights):
         assert np.array_equal(a, b)

@@ -86,9 +86,17 @@ if dist.size() > 1:
 net = network()
 h = net.fit(x, y, batch_size=batch, epochs=2, shuffle=False, verbose=0)
 ev = net.evaluate(x_test, y_test, verbose=0)   # sharded evaluate: each rank its own rows
-dist.init(data="replicated")
 write("sharded", {"history": history_of(h), "evaluate": [float(v) for v in ev],
                   "size": dist.size()}, net.get_weights())
+# sharded train_on_batch: each rank passes its part of the batch
+xb, yb = x_test[:40], y_test[:40]
+if dist.size() > 1:
+    part = dist.local_slice(40)
+    xb, yb = xb[part], yb[part]
+results = [net.train_on_batch(xb, yb) for _ in range(2)]
+dist.init(data="replicated")
+write("sharded_train_on_batch", {"results": [[float(v) for v in r] for r in results],
+                                 "size": dist.size()}, net.get_weights())
 
 # files: rank 0 alone writes them
 net.save(path("saved_model", "npz"))
