@@ -35,8 +35,8 @@ def smoke_json(tmp_path_factory, ckernels):
     try:
         with contextlib.redirect_stdout(out):
             code = bench.main(["--quick", "--kernels-only", "--sizes", "small", "--threads",
-                               "1,2", "--repeats", "2", "--min-time", "0.001", "--json",
-                               str(path), "--no-chart", "--quiet"])
+                               "1,2", "--repeats", "2", "--min-time", "0.001", "--settle",
+                               "0", "--json", str(path), "--no-chart", "--quiet"])
     finally:
         fastdense.set_backend(backend)
         fastdense.set_num_threads(threads)
@@ -305,6 +305,18 @@ def _run_bench(argv, tmp_path):
 
 SMALL_KERNELS = ["--quick", "--kernels-only", "--sizes", "small", "--threads", "1",
                  "--repeats", "2", "--min-time", "0.001"]
+
+
+def test_settle_defaults():
+    from fastdense.bench.cli import build_parser, settle_for
+    quick = build_parser().parse_args(["--quick"])
+    full = build_parser().parse_args([])
+    given = build_parser().parse_args(["--quick", "--settle", "0.02"])
+    assert settle_for(full, 1) == settle_for(quick, 1) == 0.0
+    assert settle_for(full, 2) == settle_for(full, 2, True) == 0.15
+    # --quick skips the quiet time only where a single NumPy runs
+    assert settle_for(quick, 2) == 0.0 and settle_for(quick, 2, True) == 0.15
+    assert settle_for(given, 2, True) == settle_for(given, 1) == 0.02
 
 
 def test_coretype_set_measures_numpy_both_ways(monkeypatch, tmp_path, ckernels):

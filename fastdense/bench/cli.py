@@ -102,9 +102,9 @@ def build_parser():
     ap.add_argument("--settle", type=float, default=None,
                     help="sleep this long before each sample so the other library's "
                          "spinning threads go idle (default 0.15 s at more than one "
-                         "thread, 0 at one thread and with --quick: OpenBLAS's "
-                         "workers spin ~0.1 s after a call and would steal the cores "
-                         "from the sample that follows)")
+                         "thread, 0 at one thread and with --quick unless the NumPy "
+                         "worker runs too: OpenBLAS's workers spin ~0.1 s after a call "
+                         "and would steal the cores from the sample that follows)")
     ap.add_argument("--settle-probe", type=float, default=0.3,
                     help="quiet time for the spin probe (default 0.3 s)")
     ap.add_argument("--no-spin-probe", action="store_true")
@@ -117,12 +117,23 @@ def build_parser():
     return ap
 
 
-def settle_for(args, nthreads):
+def settle_for(args, nthreads, worker=False):
     """Seconds of quiet before each sample: --settle, else 0.15 s when more
-    than one thread runs (and not --quick), else 0."""
+    than one thread runs (with --quick: only when a NumPy worker runs too),
+    else 0.
+
+    OpenBLAS's pool threads busy-wait about 0.1 s after each call.  In one
+    process, one pool spins into the next sample; with the NumPy worker, the
+    worker's pool and this process's can both still be spinning when
+    fastdense's sample starts, and on a 2-core machine that takes every core
+    (samples of tens of microseconds then last milliseconds).  So --quick
+    skips the quiet time only where there is a single NumPy.
+    """
     if args.settle is not None:
         return args.settle
-    return 0.15 if nthreads > 1 and not args.quick else 0.0
+    if nthreads > 1 and (worker or not args.quick):
+        return 0.15
+    return 0.0
 
 
 def _numpy_blas(machine, args, need_worker, log, stack):
@@ -183,7 +194,7 @@ def _run(args, log, stack):
            "command": ["fastdense", "bench"] + list(getattr(args, "_argv", [])),
            "machine": machine,
            "settings": {"threads": threads, "repeats": repeats, "min_time": min_time,
-                        "settle": settle_for(args, 2), "settle_1thread": settle_for(args, 1),
+                        "settle": None, "settle_1thread": settle_for(args, 1),
                         "sizes": sizes, "epochs": epochs, "imdb_epochs": imdb_epochs,
                         "train_repeats": train_repeats, "quick": bool(args.quick)},
            "notes": [], "kernels": [], "blas_peak": [], "spin": [], "training": [],
@@ -219,6 +230,7 @@ def _run(args, log, stack):
     cases = _cases.kernel_cases(sizes) if (c_ok and not args.no_kernels) else []
     nb, users = _numpy_blas(machine, args, bool(cases) or data is not None, log, stack)
     res["numpy_blas"] = nb
+    res["settings"]["settle"] = settle_for(args, 2, users is not None)
     sparse_rows = C.sparse_modes_available()
     res["sparse_modes"] = sparse_rows
 
@@ -238,6 +250,7 @@ def _run(args, log, stack):
     for n in threads:
         res["loadavg"].append({"threads": n, "load1": load1()})
         workers = [users] + (list(imdb_run.workers.values()) if imdb_run else [])
+        settle = settle_for(args, n, users is not None)
         with Threads(n, workers):
             if cases:
                 log("kernels at %d thread%s (%d cases)" % (n, "" if n == 1 else "s",
@@ -245,9 +258,8 @@ def _run(args, log, stack):
                 peak = S.blas_peak(n, 256 if sizes == "small" else
                                    1024 if args.quick else 2048, users)
                 res["blas_peak"].append(peak)
-                res["kernels"] += S.run_kernels(cases, n, repeats, min_time,
-                                                settle_for(args, n), peak["gflops"], log,
-                                                users)
+                res["kernels"] += S.run_kernels(cases, n, repeats, min_time, settle,
+                                                peak["gflops"], log, users)
                 if n > 1 and not (args.no_spin_probe or sizes == "small"):
                     res["spin"].append(spin_probe(n, quiet=args.settle_probe))
             if data is not None:
@@ -256,19 +268,21 @@ def _run(args, log, stack):
                     train_repeats, "" if train_repeats == 1 else "s"))
                 tr, pr = S.run_training(n, epochs, train_repeats, args.seed, data,
                                         not args.no_torch, repeats, min_time, log,
-                                        settle=settle_for(args, n), users=users,
+                                        settle=settle, users=users,
                                         mnist_spec=mnist_spec, sparse_rows=sparse_rows)
                 res["training"].append(tr)
                 res["predict"].append(pr)
             if imdb_run is not None:
                 log("IMDB at %d thread%s: %d epoch%s" % (
                     n, "" if n == 1 else "s", imdb_epochs, "" if imdb_epochs == 1 else "s"))
+                # two processes, two thread pools: always the quiet time of a worker
                 res["imdb"].append(S.run_imdb(imdb_run, n, imdb_epochs, log,
-                                              settle=settle_for(args, n)))
+                                              settle=settle_for(args, n, True)))
     if cases and max(threads) > 1 and not args.no_scaling:
         nmax = max(threads)
         log("thread scaling: the step's products at 1 and %d threads" % nmax)
-        res["scaling"] = S.run_scaling(nmax, repeats, min_time, settle_for(args, nmax), log,
+        res["scaling"] = S.run_scaling(nmax, repeats, min_time,
+                                       settle_for(args, nmax, users is not None), log,
                                        _cases.SMALL_STEP_PRODUCTS if sizes == "small"
                                        else _cases.STEP_PRODUCTS, users=users)
     for run_ in res["imdb"]:
