@@ -34,8 +34,8 @@ without them and driven sample by sample over a pipe (``worker.py``), and
 ratios use that figure.  Output: a table, JSON and a PNG chart
 (``report.py``); the command line is ``cli.py``.
 """
-from .cases import (STEP_PRODUCTS, SMALL_STEP_PRODUCTS, Case, build_case,  # noqa: F401
-                    kernel_cases)
+from .cases import STEP_PRODUCTS, SMALL_STEP_PRODUCTS, Case, build_case  # noqa: F401
+from .cases import kernel_cases  # noqa: F401
 from .cli import SCHEMA, DEFAULT_JSON, build_parser, main, run  # noqa: F401
 from .machine import machine_info  # noqa: F401
 from .report import format_report, write_chart  # noqa: F401

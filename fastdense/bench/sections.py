@@ -24,7 +24,7 @@ from .. import _config
 from . import cases as _cases
 from . import contenders as C
 from .machine import have_threadpoolctl
-from .timing import LocalSampler, interleaved, median
+from .timing import interleaved, median
 
 F32 = np.float32
 ENV = C.ENV
