@@ -256,7 +256,7 @@ def _run(args, log, stack):
                 log("kernels at %d thread%s (%d cases)" % (n, "" if n == 1 else "s",
                                                            len(cases)))
                 peak = S.blas_peak(n, 256 if sizes == "small" else
-                                   1024 if args.quick else 2048, users)
+                                   1024 if args.quick else 2048, users, settle)
                 res["blas_peak"].append(peak)
                 res["kernels"] += S.run_kernels(cases, n, repeats, min_time, settle,
                                                 peak["gflops"], log, users)

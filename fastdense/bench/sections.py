@@ -38,7 +38,7 @@ def _fmt_ratio(r):
 # kernels
 # ---------------------------------------------------------------------------
 
-def blas_peak(threads, size, users=None):
+def blas_peak(threads, size, users=None, settle=0.0):
     """NumPy's GFLOP/s on a size x size product: the BLAS rate to compare with
     (``gflops``: as users have it; ``gflops_env``: this process, with a worker)."""
     n = size
@@ -48,7 +48,8 @@ def blas_peak(threads, size, users=None):
         key = users.make("peak", n)
         fns = {"numpy": users.sampler(key), "numpy" + ENV: fns["numpy"]}
     try:
-        s = interleaved(fns, repeats=3 if n <= 1024 else 5, min_time=0.05, warmup=1)
+        s = interleaved(fns, repeats=3 if n <= 1024 else 5, min_time=0.05, warmup=1,
+                        settle=settle if users is not None else 0.0)
     finally:
         if key is not None:
             users.drop(key)
