@@ -8,13 +8,11 @@ hooks with logs that include the ``val_`` keys), where the files written and
 the learning rate the optimizer really uses are checked.
 """
 import csv
-import math
 import os
 
 import numpy as np
 import pytest
 
-import fastdense
 from fastdense import callbacks, models, optimizers, utils
 from fastdense.optimizers import schedules
 

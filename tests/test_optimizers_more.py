@@ -394,13 +394,10 @@ def test_kernel_bits_do_not_depend_on_simd_level(ckernels, name, shape, plan, tr
             name, shape, level)
 
 
-def test_kernels_in_place_on_aliased_state_are_rejected_or_exact(ckernels):
-    """param and grad may be the same array (the update reads g before it
-    writes p, element by element): the result is the twin's."""
-    for mod in (ckernels, reference):
-        p = np.linspace(-1, 1, 50, dtype=F).reshape(2, 25)
-        a = np.full_like(p, 0.5)
-        mod.adagrad_update_f32(p, p, a, 0.1, 1e-7, 0.5, 0.3)
+def test_param_may_be_the_gradient(ckernels):
+    """param and grad may be the very same array (each element's g is read
+    before its p is written, and the transform stages g first): the result
+    is the twin's on a copy of the gradient."""
     p1 = np.linspace(-1, 1, 50, dtype=F).reshape(2, 25)
     a1 = np.full_like(p1, 0.5)
     ckernels.adagrad_update_f32(p1, p1, a1, 0.1, 1e-7, 0.5, 0.3)
@@ -490,7 +487,8 @@ def test_sumsq_bits_do_not_depend_on_threads_or_simd_level(ckernels):
         with simd_level(level):
             for nt in (1, 2, 3, 7):
                 assert ckernels.sumsq_f32(x, nthreads=nt) == base, (level, nt)
-                assert ckernels.sumsq_f32(x[:, ::-1], nthreads=nt) != None  # noqa: E711
+    want, bound = sumsq_truth(x)
+    assert abs(ckernels.sumsq_f32(x[:, ::-1], nthreads=2) - want) <= bound
 
 
 def test_sumsq_nonfinite(ckernels):
