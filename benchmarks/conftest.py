@@ -9,7 +9,13 @@ NumPy's OpenBLAS, ``fastdense.set_num_threads(n)`` for the C kernels.
 
 pytest-benchmark runs one side after the other, not interleaved; for the
 interleaved, one-process comparison (medians of alternating runs) use
-``fastdense bench`` (fastdense/bench.py), which shares this suite's cases.
+``fastdense bench`` (the package fastdense/bench/), which shares this suite's cases
+(``fastdense.bench.cases``) and contenders (``fastdense.bench.contenders``).
+
+NumPy here is NumPy as this process has it: where the environment sets
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, run the suites under ``env -u
+OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` to time NumPy as users have it
+(``fastdense bench`` does that by itself, in a worker process).
 
 Options (environment): ``FASTDENSE_BENCH_THREADS=1,2`` (default: 1 and all
 usable cores), ``FASTDENSE_BENCH_SIZES=seed|all|small`` (default all),
@@ -58,18 +64,18 @@ def ckernels():
 @pytest.fixture
 def pinned_threads(request):
     """Run the test with ``request.param`` threads on both sides."""
-    from fastdense import bench
+    from fastdense.bench.timing import Threads
     n = request.param
-    with bench._Threads(n):
+    with Threads(n):
         yield n
 
 
 @pytest.fixture(scope="session")
 def mnist_data():
     """MNIST as float32 (N, 784) / 255 with one-hot labels, loaded once."""
-    from fastdense import bench
+    from fastdense.bench import data
     try:
-        return bench._load_data()
+        return data.load_mnist()
     except Exception as exc:
         pytest.skip("MNIST not available (%s: %s); set FASTDENSE_DATA to a folder "
                     "holding mnist/" % (type(exc).__name__, exc))

@@ -1,6 +1,6 @@
 """Every C kernel against its NumPy twin, side by side (pytest-benchmark).
 
-The cases are the registry of ``fastdense.bench.kernel_cases`` (the same ones
+The cases are the registry of ``fastdense.bench.cases.kernel_cases`` (the same ones
 ``fastdense bench`` reports): the matrix product through ``ops.dot`` against
 ``np.dot`` at the seed network's shapes (128x784 @ 784x512, the transposed
 products of the backward pass, the 10-wide products, predict 10000x784 @
@@ -16,14 +16,14 @@ both sides.
 import numpy as np
 import pytest
 
-from fastdense import bench
+from fastdense.bench.cases import kernel_cases
 
 from conftest import bench_sizes, thread_counts
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=10, min_rounds=7,
                                    max_time=0.5)
 
-CASES = bench.kernel_cases(bench_sizes())
+CASES = kernel_cases(bench_sizes())
 PARAMS = [pytest.param(n, case, side, id="%s-%dthr-%s" % (case.name, n, side))
           for n in thread_counts() for case in CASES for side in ("fastdense", "numpy")]
 

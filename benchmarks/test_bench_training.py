@@ -3,7 +3,7 @@ side (pytest-benchmark).
 
 Contenders (the same as ``fastdense bench``): fastdense's C backend and its
 NumPy backend (``models.Sequential.fit``, batch 128, one epoch of 60,000
-images per round), the idiomatic NumPy script ``benchmarks/numpy_mnist.py``,
+images per round), the idiomatic NumPy script ``fastdense/bench/numpy_mnist.py``,
 PyTorch on the CPU when ``import torch`` works, and the floor: the epoch's
 matrix products alone through NumPy's BLAS.  Each contender's model is built
 once and trained on for every round (rounds are epochs 1, 2, 3, ...).
@@ -15,41 +15,30 @@ import importlib.util
 
 import pytest
 
-from fastdense import bench
+from fastdense.bench import contenders as C
 
 from conftest import thread_counts
 
-CONTENDERS = ["fastdense-c", "fastdense-numpy", "numpy-script", "torch", "floor"]
+CONTENDERS = [C.FASTDENSE_C, C.FASTDENSE_NUMPY, C.SCRIPT, C.TORCH, "floor"]
 PARAMS = [pytest.param(n, name, id="%dthr-%s" % (n, name))
           for n in thread_counts() for name in CONTENDERS]
 
 
 def _trainer(name, threads):
-    if name == "fastdense-c":
+    if name == C.FASTDENSE_C:
         from fastdense import _config
         if not _config.c_available():
             pytest.skip("C extension not loaded: %s" % _config.c_error())
-        return bench._FastdenseTrainer("c", 0)
-    if name == "fastdense-numpy":
-        return bench._FastdenseTrainer("numpy", 0)
-    if name == "numpy-script":
-        mod, why = bench._load_numpy_script()
-        if mod is None:
-            pytest.skip(why)
-        return bench._ScriptTrainer(mod, 0)
-    if name == "torch":
-        if importlib.util.find_spec("torch") is None:
-            pytest.skip("PyTorch not installed (optional)")
-        import torch
-        return bench._TorchTrainer(torch, 0, threads)
-    return None
+    if name == C.TORCH and importlib.util.find_spec("torch") is None:
+        pytest.skip("PyTorch not installed (optional)")
+    return C.make_trainer(name, 0, threads)
 
 
 @pytest.mark.parametrize("pinned_threads, name", PARAMS, indirect=["pinned_threads"])
 def test_training_epoch(benchmark, mnist_data, pinned_threads, name):
     x, y, xt, yt = mnist_data
     if name == "floor":
-        floor = bench._Floor(len(x))
+        floor = C.Floor(len(x))
         epoch = floor.epoch
     else:
         tr = _trainer(name, pinned_threads)

@@ -365,3 +365,275 @@ def adam_update_f32(float[:, :] param, const float[:, :] grad, float[:, :] m,
                                     nthreads)
     _check(status, "adam_update_f32")
     return param.base
+
+
+# ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim family) --
+# gscale / clip: each kernel reads the gradient as
+# min(max(grad * gscale, -clip), clip) (1.0 and inf: as it is).
+
+cdef extern from "fastdense.h" nogil:
+    int fd_sumsq_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                     fd_index cs_x, double *out, int nthreads)
+    int fd_rmsprop_update_clip_f32(fd_index m, fd_index n,
+                                   float *param, fd_index rs_p, fd_index cs_p,
+                                   const float *grad, fd_index rs_g, fd_index cs_g,
+                                   float *accum, fd_index rs_a, fd_index cs_a,
+                                   float lr, float rho, float eps, float gscale,
+                                   float clip, int nthreads)
+    int fd_sgd_update_clip_f32(fd_index m, fd_index n,
+                               float *param, fd_index rs_p, fd_index cs_p,
+                               const float *grad, fd_index rs_g, fd_index cs_g,
+                               float *velocity, fd_index rs_v, fd_index cs_v,
+                               float lr, float momentum, int nesterov,
+                               float gscale, float clip, int nthreads)
+    int fd_adam_update_clip_f32(fd_index m, fd_index n,
+                                float *param, fd_index rs_p, fd_index cs_p,
+                                const float *grad, fd_index rs_g, fd_index cs_g,
+                                float *m1, fd_index rs_m, fd_index cs_m,
+                                float *v2, fd_index rs_v, fd_index cs_v,
+                                float lr_t, float beta1, float beta2, float eps,
+                                float gscale, float clip, int nthreads)
+    int fd_adagrad_update_f32(fd_index m, fd_index n,
+                              float *param, fd_index rs_p, fd_index cs_p,
+                              const float *grad, fd_index rs_g, fd_index cs_g,
+                              float *accum, fd_index rs_a, fd_index cs_a,
+                              float lr, float eps, float gscale, float clip,
+                              int nthreads)
+    int fd_adadelta_update_f32(fd_index m, fd_index n,
+                               float *param, fd_index rs_p, fd_index cs_p,
+                               const float *grad, fd_index rs_g, fd_index cs_g,
+                               float *accum, fd_index rs_a, fd_index cs_a,
+                               float *delta, fd_index rs_d, fd_index cs_d,
+                               float lr, float rho, float eps, float gscale,
+                               float clip, int nthreads)
+    int fd_adamax_update_f32(fd_index m, fd_index n,
+                             float *param, fd_index rs_p, fd_index cs_p,
+                             const float *grad, fd_index rs_g, fd_index cs_g,
+                             float *m1, fd_index rs_m, fd_index cs_m,
+                             float *u, fd_index rs_u, fd_index cs_u,
+                             float lr_t, float beta1, float beta2, float eps,
+                             float gscale, float clip, int nthreads)
+    int fd_nadam_update_f32(fd_index m, fd_index n,
+                            float *param, fd_index rs_p, fd_index cs_p,
+                            const float *grad, fd_index rs_g, fd_index cs_g,
+                            float *m1, fd_index rs_m, fd_index cs_m,
+                            float *v2, fd_index rs_v, fd_index cs_v,
+                            float lr, float beta1, float beta2, float kg,
+                            float km, float vs, float eps, float gscale,
+                            float clip, int nthreads)
+    int fd_adamw_update_f32(fd_index m, fd_index n,
+                            float *param, fd_index rs_p, fd_index cs_p,
+                            const float *grad, fd_index rs_g, fd_index cs_g,
+                            float *m1, fd_index rs_m, fd_index cs_m,
+                            float *v2, fd_index rs_v, fd_index cs_v,
+                            float lr_t, float beta1, float beta2, float eps,
+                            float decay, float gscale, float clip, int nthreads)
+
+
+cdef inline int _check_clip(float clip, str what) except -1:
+    if not clip >= 0:
+        raise ValueError("%s: clip must be >= 0 (inf for no clipping), got %r"
+                         % (what, clip))
+    return 0
+
+
+def sumsq_f32(const float[:, :] x, int nthreads=1):
+    """The sum of x**2 in double (a Python float), in a fixed order."""
+    cdef fd_index rx = _es(x.strides[0]), cx = _es(x.strides[1])
+    cdef double out = 0.0
+    cdef int status
+    with nogil:
+        status = fd_sumsq_f32(x.shape[0], x.shape[1], &x[0, 0], rx, cx, &out,
+                              nthreads)
+    _check(status, "sumsq_f32")
+    return float(out)
+
+
+def rmsprop_update_clip_f32(float[:, :] param, const float[:, :] grad,
+                            float[:, :] accum, float lr, float rho, float eps,
+                            float gscale=1.0, float clip=float("inf"),
+                            int nthreads=1):
+    """OUT param, accum: rmsprop_update_f32 on the transformed gradient."""
+    _same_shape(param, grad, "rmsprop_update_clip_f32")
+    _same_shape(param, accum, "rmsprop_update_clip_f32")
+    _check_clip(clip, "rmsprop_update_clip_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index ra = _es(accum.strides[0]), ca = _es(accum.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_rmsprop_update_clip_f32(param.shape[0], param.shape[1],
+                                            &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                            &accum[0, 0], ra, ca, lr, rho, eps,
+                                            gscale, clip, nthreads)
+    _check(status, "rmsprop_update_clip_f32")
+    return param.base
+
+
+def sgd_update_clip_f32(float[:, :] param, const float[:, :] grad,
+                        float[:, :] velocity, float lr, float momentum,
+                        bint nesterov, float gscale=1.0, float clip=float("inf"),
+                        int nthreads=1):
+    """OUT param (and velocity): sgd_update_f32 on the transformed gradient."""
+    _same_shape(param, grad, "sgd_update_clip_f32")
+    _check_clip(clip, "sgd_update_clip_f32")
+    cdef float *vp = NULL
+    cdef fd_index rv = 0, cv = 0
+    if velocity is not None:
+        _same_shape(param, velocity, "sgd_update_clip_f32")
+        vp = &velocity[0, 0]
+        rv = _es(velocity.strides[0])
+        cv = _es(velocity.strides[1])
+    elif momentum != 0:
+        raise ValueError("sgd_update_clip_f32: momentum needs a velocity array")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_sgd_update_clip_f32(param.shape[0], param.shape[1],
+                                        &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                        vp, rv, cv, lr, momentum, nesterov,
+                                        gscale, clip, nthreads)
+    _check(status, "sgd_update_clip_f32")
+    return param.base
+
+
+def adam_update_clip_f32(float[:, :] param, const float[:, :] grad,
+                         float[:, :] m, float[:, :] v, float lr_t, float beta1,
+                         float beta2, float eps, float gscale=1.0,
+                         float clip=float("inf"), int nthreads=1):
+    """OUT param, m, v: adam_update_f32 on the transformed gradient."""
+    _same_shape(param, grad, "adam_update_clip_f32")
+    _same_shape(param, m, "adam_update_clip_f32")
+    _same_shape(param, v, "adam_update_clip_f32")
+    _check_clip(clip, "adam_update_clip_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index rm = _es(m.strides[0]), cm = _es(m.strides[1])
+    cdef fd_index rv = _es(v.strides[0]), cv = _es(v.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_adam_update_clip_f32(param.shape[0], param.shape[1],
+                                         &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                         &m[0, 0], rm, cm, &v[0, 0], rv, cv,
+                                         lr_t, beta1, beta2, eps, gscale, clip,
+                                         nthreads)
+    _check(status, "adam_update_clip_f32")
+    return param.base
+
+
+def adagrad_update_f32(float[:, :] param, const float[:, :] grad,
+                       float[:, :] accum, float lr, float eps,
+                       float gscale=1.0, float clip=float("inf"), int nthreads=1):
+    """OUT param, accum updated in place (Keras 2.3.1 Adagrad)."""
+    _same_shape(param, grad, "adagrad_update_f32")
+    _same_shape(param, accum, "adagrad_update_f32")
+    _check_clip(clip, "adagrad_update_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index ra = _es(accum.strides[0]), ca = _es(accum.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_adagrad_update_f32(param.shape[0], param.shape[1],
+                                       &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                       &accum[0, 0], ra, ca, lr, eps, gscale, clip,
+                                       nthreads)
+    _check(status, "adagrad_update_f32")
+    return param.base
+
+
+def adadelta_update_f32(float[:, :] param, const float[:, :] grad,
+                        float[:, :] accum, float[:, :] delta, float lr, float rho,
+                        float eps, float gscale=1.0, float clip=float("inf"),
+                        int nthreads=1):
+    """OUT param, accum, delta updated in place (Keras 2.3.1 Adadelta)."""
+    _same_shape(param, grad, "adadelta_update_f32")
+    _same_shape(param, accum, "adadelta_update_f32")
+    _same_shape(param, delta, "adadelta_update_f32")
+    _check_clip(clip, "adadelta_update_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index ra = _es(accum.strides[0]), ca = _es(accum.strides[1])
+    cdef fd_index rd = _es(delta.strides[0]), cd = _es(delta.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_adadelta_update_f32(param.shape[0], param.shape[1],
+                                        &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                        &accum[0, 0], ra, ca, &delta[0, 0], rd, cd,
+                                        lr, rho, eps, gscale, clip, nthreads)
+    _check(status, "adadelta_update_f32")
+    return param.base
+
+
+def adamax_update_f32(float[:, :] param, const float[:, :] grad,
+                      float[:, :] m, float[:, :] u, float lr_t, float beta1,
+                      float beta2, float eps, float gscale=1.0,
+                      float clip=float("inf"), int nthreads=1):
+    """OUT param, m, u updated in place (Keras 2.3.1 Adamax, rate lr_t)."""
+    _same_shape(param, grad, "adamax_update_f32")
+    _same_shape(param, m, "adamax_update_f32")
+    _same_shape(param, u, "adamax_update_f32")
+    _check_clip(clip, "adamax_update_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index rm = _es(m.strides[0]), cm = _es(m.strides[1])
+    cdef fd_index ru = _es(u.strides[0]), cu = _es(u.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_adamax_update_f32(param.shape[0], param.shape[1],
+                                      &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                      &m[0, 0], rm, cm, &u[0, 0], ru, cu,
+                                      lr_t, beta1, beta2, eps, gscale, clip,
+                                      nthreads)
+    _check(status, "adamax_update_f32")
+    return param.base
+
+
+def nadam_update_f32(float[:, :] param, const float[:, :] grad,
+                     float[:, :] m, float[:, :] v, float lr, float beta1,
+                     float beta2, float kg, float km, float vs, float eps,
+                     float gscale=1.0, float clip=float("inf"), int nthreads=1):
+    """OUT param, m, v updated in place (Keras 2.3.1 Nadam; kg, km, vs: the
+    step's schedule coefficients)."""
+    _same_shape(param, grad, "nadam_update_f32")
+    _same_shape(param, m, "nadam_update_f32")
+    _same_shape(param, v, "nadam_update_f32")
+    _check_clip(clip, "nadam_update_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index rm = _es(m.strides[0]), cm = _es(m.strides[1])
+    cdef fd_index rv = _es(v.strides[0]), cv = _es(v.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_nadam_update_f32(param.shape[0], param.shape[1],
+                                     &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                     &m[0, 0], rm, cm, &v[0, 0], rv, cv,
+                                     lr, beta1, beta2, kg, km, vs, eps,
+                                     gscale, clip, nthreads)
+    _check(status, "nadam_update_f32")
+    return param.base
+
+
+def adamw_update_f32(float[:, :] param, const float[:, :] grad,
+                     float[:, :] m, float[:, :] v, float lr_t, float beta1,
+                     float beta2, float eps, float decay, float gscale=1.0,
+                     float clip=float("inf"), int nthreads=1):
+    """OUT param, m, v updated in place (AdamW: param -= decay*param, then Adam
+    with the bias-corrected rate lr_t)."""
+    _same_shape(param, grad, "adamw_update_f32")
+    _same_shape(param, m, "adamw_update_f32")
+    _same_shape(param, v, "adamw_update_f32")
+    _check_clip(clip, "adamw_update_f32")
+    cdef fd_index rp = _es(param.strides[0]), cp = _es(param.strides[1])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index rm = _es(m.strides[0]), cm = _es(m.strides[1])
+    cdef fd_index rv = _es(v.strides[0]), cv = _es(v.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_adamw_update_f32(param.shape[0], param.shape[1],
+                                     &param[0, 0], rp, cp, &grad[0, 0], rg, cg,
+                                     &m[0, 0], rm, cm, &v[0, 0], rv, cv,
+                                     lr_t, beta1, beta2, eps, decay, gscale, clip,
+                                     nthreads)
+    _check(status, "adamw_update_f32")
+    return param.base

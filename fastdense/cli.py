@@ -3,7 +3,8 @@
 ``fastdense train`` trains the MNIST notebook's network (Dense 512 relu,
 Dense 10 softmax, RMSprop, categorical cross-entropy) and prints the Keras
 progress, the test accuracy and the seconds per epoch.  ``fastdense bench``
-hands its arguments to ``fastdense.bench.main``.
+hands its arguments to ``fastdense.bench.main`` (the package fastdense/bench/:
+``fastdense.bench.cli.main``).
 """
 import argparse
 import os
@@ -137,7 +138,7 @@ def _bench(argv):
     except ModuleNotFoundError as exc:
         if exc.name not in ("fastdense.bench",):
             raise
-        print("fastdense bench: the benchmark module (fastdense.bench) is not "
+        print("fastdense bench: the benchmark package (fastdense.bench) is not "
               "available in this installation", file=sys.stderr)
         return 2
     return bench.main(argv)

@@ -357,7 +357,7 @@ class Sequential:
             "optimizer": _optimizers.serialize(opt),
             "loss": _losses.serialize(loss_obj) if hasattr(_losses, "serialize")
             else (loss if isinstance(loss, str) else loss_obj.name),
-            "metrics": names,
+            "metrics": [_metric_config(given, m) for given, m in zip(metrics, resolved)],
         }
 
     @property
@@ -618,6 +618,16 @@ class Sequential:
 
     def __getattr__(self, name):
         return _unsupported.model_attribute(self, name)
+
+
+def _metric_config(given, metric):
+    """How a compiled metric is stored in a model file."""
+    if isinstance(given, str):
+        return given
+    try:
+        return _metrics.serialize(metric)
+    except ValueError:      # a Python function: stored by name, restored via custom_objects
+        return {"function": metric.name}
 
 
 def clone_model(model, input_tensors=None, clone_function=None):

@@ -17,6 +17,11 @@ eps)``                                 ``p -= lr*g/(np.sqrt(a)+eps)`` (in place)
 ``sgd_update(p, g, v, lr, momentum,    Keras 2.3.1 SGD (in place)
 nesterov)``
 ``adam_update(p, g, m, v, t, ...)``    Keras 2.3.1 Adam (in place)
+``adagrad_update(p, g, a, lr, eps)``   ``a += g**2; p -= lr*g/(np.sqrt(a)+eps)``
+``adadelta_update(p, g, a, d, ...)``   Keras 2.3.1 Adadelta (in place)
+``adamax_update(p, g, m, u, t, ...)``  Keras 2.3.1 Adamax (in place)
+``nadam_update(p, g, m, v, t, ...)``   Keras 2.3.1 Nadam (in place)
+``adamw_update(p, g, m, v, t, ...)``   ``p -= lr*wd*p``, then Adam (Keras 3 AdamW)
 =====================================  ==========================================
 
 How a call is served: the arguments are checked here; when the C backend is
@@ -430,3 +435,157 @@ def softmax_cross_entropy(logits, target):
     loss_sum, _ = K.softmax_xent_f32(logits, target, None, grad, 1.0 / m,
                                      nthreads=_config.get_num_threads())
     return loss_sum / m, grad
+
+
+# ---- optimizers beyond RMSprop/SGD/Adam (optim family) ----------------------
+
+__all__ += ["adagrad_update", "adadelta_update", "adamax_update", "nadam_update",
+            "adamw_update"]
+
+
+def _check_writable_param(name, param):
+    if not isinstance(param, np.ndarray):
+        raise TypeError("%s: param must be a NumPy array (it is updated in place), "
+                        "got %s" % (name, type(param).__name__))
+    if not param.flags.writeable:
+        raise ValueError("%s: param is read-only; the update is in place, pass a "
+                         "writable array" % name)
+
+
+def _check_step(name, t):
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
+        raise ValueError("%s: t is the step number and starts at 1, got %r" % (name, t))
+    return int(t)
+
+
+def _serve_update(name, param, grad, state, c_call, ref_call):
+    """Route one in-place update: the C kernel on float32 arrays, else the
+    NumPy twin on copies (so that a failure half-way changes nothing)."""
+    route = _update_route(param, grad, *state)
+    if route is None:
+        return _update_on_copies(ref_call, param, grad, *state)
+    K, views = route
+    c_call(K, views, _config.get_num_threads())
+    return param
+
+
+def adagrad_update(param, grad, accum, lr=0.01, epsilon=1e-7):
+    """In place, Keras 2.3.1 Adagrad: ``accum += grad**2;
+    param -= lr*grad/(np.sqrt(accum)+epsilon)``.  Returns param."""
+    _check_writable_param("adagrad_update", param)
+    _check_update("adagrad_update", param, (grad, "grad", False), (accum, "accum", True))
+    return _serve_update(
+        "adagrad_update", param, grad, (accum,),
+        lambda K, v, nt: K.adagrad_update_f32(*v, lr, epsilon, nthreads=nt),
+        _adagrad_numpy(lr, epsilon))
+
+
+def _adagrad_numpy(lr, epsilon):
+    def update(param, grad, accum):
+        accum += grad ** 2
+        param -= lr * grad / (np.sqrt(accum) + epsilon)
+    return update
+
+
+def adadelta_update(param, grad, accum, delta, lr=1.0, rho=0.95, epsilon=1e-7):
+    """In place, Keras 2.3.1 Adadelta: ``accum = rho*accum + (1-rho)*grad**2``,
+    ``u = grad*sqrt(delta+epsilon)/sqrt(accum+epsilon)``, ``param -= lr*u``,
+    ``delta = rho*delta + (1-rho)*u**2``.  Returns param."""
+    _check_writable_param("adadelta_update", param)
+    _check_update("adadelta_update", param, (grad, "grad", False),
+                  (accum, "accum", True), (delta, "delta", True))
+    return _serve_update(
+        "adadelta_update", param, grad, (accum, delta),
+        lambda K, v, nt: K.adadelta_update_f32(*v, lr, rho, epsilon, nthreads=nt),
+        lambda p, g, a, d: reference.adadelta_update_f32(p, g, a, d, lr, rho, epsilon))
+
+
+def adamax_update(param, grad, m, u, t, lr=0.002, beta1=0.9, beta2=0.999,
+                  epsilon=1e-7):
+    """In place, Keras 2.3.1 Adamax at step t (1, 2, ...):
+    ``lr_t = lr/(1-beta1**t)``, ``m = b1*m + (1-b1)*g``,
+    ``u = np.maximum(b2*u, np.abs(g))``, ``param -= lr_t*m/(u+epsilon)``."""
+    _check_writable_param("adamax_update", param)
+    t = _check_step("adamax_update", t)
+    _check_update("adamax_update", param, (grad, "grad", False), (m, "m", True),
+                  (u, "u", True))
+    lr_t = lr / (1.0 - beta1 ** t)
+    return _serve_update(
+        "adamax_update", param, grad, (m, u),
+        lambda K, v, nt: K.adamax_update_f32(*v, lr_t, beta1, beta2, epsilon,
+                                             nthreads=nt),
+        lambda p, g, m_, u_: reference.adamax_update_f32(p, g, m_, u_, lr_t, beta1,
+                                                         beta2, epsilon))
+
+
+def nadam_schedule(t, beta1=0.9, schedule_decay=0.004, m_schedule=None):
+    """Keras 2.3.1 Nadam's momentum schedule at step t (1, 2, ...).
+
+    Returns ``(mc_t, mc_t1, m_schedule_new, m_schedule_next)``:
+    ``mc_t = beta1*(1 - 0.5*0.96**(t*schedule_decay))``, mc_t1 the same at
+    t + 1, ``m_schedule_new = m_schedule*mc_t`` and ``m_schedule_next =
+    m_schedule_new*mc_t1``, where ``m_schedule`` is the product of the
+    mc_s of the steps before (1.0 before the first; computed from t, in
+    that order, when not given)."""
+    if m_schedule is None:
+        m_schedule = 1.0
+        for s in range(1, t):
+            m_schedule *= beta1 * (1.0 - 0.5 * 0.96 ** (s * schedule_decay))
+    mc_t = beta1 * (1.0 - 0.5 * 0.96 ** (t * schedule_decay))
+    mc_t1 = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * schedule_decay))
+    m_schedule_new = m_schedule * mc_t
+    return mc_t, mc_t1, m_schedule_new, m_schedule_new * mc_t1
+
+
+def nadam_coefficients(t, beta1=0.9, beta2=0.999, schedule_decay=0.004,
+                       m_schedule=None):
+    """The scalars of one Nadam step, ``(kg, km, vs, m_schedule_new)``, with
+    which ``param -= lr*(kg*g + km*m)/(sqrt(v*vs) + epsilon)`` is Keras 2.3.1's
+    ``param -= lr*m_bar/(sqrt(v/(1-beta2**t)) + epsilon)``."""
+    mc_t, mc_t1, sched_new, sched_next = nadam_schedule(t, beta1, schedule_decay,
+                                                        m_schedule)
+    kg = (1.0 - mc_t) / (1.0 - sched_new)
+    km = mc_t1 / (1.0 - sched_next)
+    vs = 1.0 / (1.0 - beta2 ** t)
+    return kg, km, vs, sched_new
+
+
+def nadam_update(param, grad, m, v, t, lr=0.002, beta1=0.9, beta2=0.999,
+                 epsilon=1e-7, schedule_decay=0.004, m_schedule=None):
+    """In place, Keras 2.3.1 Nadam at step t (1, 2, ...): with the momentum
+    schedule of ``nadam_schedule``, ``g' = g/(1-m_schedule_new)``,
+    ``m = b1*m + (1-b1)*g``, ``m' = m/(1-m_schedule_next)``,
+    ``v = b2*v + (1-b2)*g**2``, ``v' = v/(1-b2**t)``,
+    ``param -= lr*((1-mc_t)*g' + mc_t1*m')/(sqrt(v')+epsilon)``.
+    ``m_schedule``: the product of the steps before (computed from t when
+    None, which takes O(t)).  Returns param."""
+    _check_writable_param("nadam_update", param)
+    t = _check_step("nadam_update", t)
+    _check_update("nadam_update", param, (grad, "grad", False), (m, "m", True),
+                  (v, "v", True))
+    kg, km, vs, _ = nadam_coefficients(t, beta1, beta2, schedule_decay, m_schedule)
+    return _serve_update(
+        "nadam_update", param, grad, (m, v),
+        lambda K, views, nt: K.nadam_update_f32(*views, lr, beta1, beta2, kg, km, vs,
+                                                epsilon, nthreads=nt),
+        lambda p, g, m_, v_: reference.nadam_update_f32(p, g, m_, v_, lr, beta1, beta2,
+                                                        kg, km, vs, epsilon))
+
+
+def adamw_update(param, grad, m, v, t, lr=0.001, beta1=0.9, beta2=0.999,
+                 epsilon=1e-7, weight_decay=0.004):
+    """In place, AdamW (Keras 3's decoupled weight decay) at step t (1, 2, ...):
+    ``param -= lr*weight_decay*param``, then the Adam step of ``adam_update``
+    (``lr_t = lr*sqrt(1-beta2**t)/(1-beta1**t)``).  Returns param."""
+    _check_writable_param("adamw_update", param)
+    t = _check_step("adamw_update", t)
+    _check_update("adamw_update", param, (grad, "grad", False), (m, "m", True),
+                  (v, "v", True))
+    lr_t = lr * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    decay = lr * weight_decay
+    return _serve_update(
+        "adamw_update", param, grad, (m, v),
+        lambda K, views, nt: K.adamw_update_f32(*views, lr_t, beta1, beta2, epsilon,
+                                                decay, nthreads=nt),
+        lambda p, g, m_, v_: reference.adamw_update_f32(p, g, m_, v_, lr_t, beta1,
+                                                        beta2, epsilon, decay))

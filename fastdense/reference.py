@@ -157,3 +157,122 @@ def adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, nthreads=1):
     v += (np.float32(1) - beta2) * np.square(grad)
     param -= lr_t * m / (np.sqrt(v) + eps)
     return param
+
+
+# ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim family) --
+# Same operations in the same order as src_c/optim_rows.h, so the results
+# are the C kernels' bits.  gscale / clip: the gradient is read as
+# min(max(grad*gscale, -clip), clip) (1.0 and inf: as it is), never written.
+
+__all__ += [
+    "sumsq_f32", "rmsprop_update_clip_f32", "sgd_update_clip_f32",
+    "adam_update_clip_f32", "adagrad_update_f32", "adadelta_update_f32",
+    "adamax_update_f32", "nadam_update_f32", "adamw_update_f32",
+]
+
+
+def _transformed_grad(grad, gscale, clip):
+    """The gradient the kernels update with: clipnorm's scale, then clipvalue's
+    bound, as selects (NaN stays NaN, -0.0 stays -0.0)."""
+    gscale, clip = np.float32(gscale), np.float32(clip)
+    if not clip >= 0:
+        raise ValueError("clip must be >= 0 (inf for no clipping), got %r" % clip)
+    if gscale == 1 and clip == np.inf:
+        return grad
+    g = grad * gscale
+    return np.where(g > clip, clip, np.where(g < -clip, -clip, g))
+
+
+def sumsq_f32(x, nthreads=1):
+    """The sum of x**2 in double (a Python float).  The squares are exact in
+    double; NumPy's summation order is not the kernel's, so the two sums may
+    differ in the last bits of a double."""
+    return float(np.square(x, dtype=np.float64).sum())
+
+
+def rmsprop_update_clip_f32(param, grad, accum, lr, rho, eps, gscale=1.0,
+                            clip=np.inf, nthreads=1):
+    """rmsprop_update_f32 on the transformed gradient."""
+    return rmsprop_update_f32(param, _transformed_grad(grad, gscale, clip), accum,
+                              lr, rho, eps)
+
+
+def sgd_update_clip_f32(param, grad, velocity, lr, momentum, nesterov, gscale=1.0,
+                        clip=np.inf, nthreads=1):
+    """sgd_update_f32 on the transformed gradient."""
+    return sgd_update_f32(param, _transformed_grad(grad, gscale, clip), velocity, lr,
+                          momentum, nesterov)
+
+
+def adam_update_clip_f32(param, grad, m, v, lr_t, beta1, beta2, eps, gscale=1.0,
+                         clip=np.inf, nthreads=1):
+    """adam_update_f32 on the transformed gradient."""
+    return adam_update_f32(param, _transformed_grad(grad, gscale, clip), m, v, lr_t,
+                           beta1, beta2, eps)
+
+
+def adagrad_update_f32(param, grad, accum, lr, eps, gscale=1.0, clip=np.inf,
+                       nthreads=1):
+    """Keras 2.3.1 Adagrad: accum += g**2; param -= lr*g/(sqrt(accum)+eps)."""
+    g = _transformed_grad(grad, gscale, clip)
+    lr, eps = np.float32(lr), np.float32(eps)
+    accum += np.square(g)
+    param -= lr * g / (np.sqrt(accum) + eps)
+    return param
+
+
+def adadelta_update_f32(param, grad, accum, delta, lr, rho, eps, gscale=1.0,
+                        clip=np.inf, nthreads=1):
+    """Keras 2.3.1 Adadelta: accum = rho*accum + (1-rho)*g**2;
+    u = g*sqrt(delta+eps)/sqrt(accum+eps); param -= lr*u;
+    delta = rho*delta + (1-rho)*u**2."""
+    g = _transformed_grad(grad, gscale, clip)
+    lr, rho, eps = np.float32(lr), np.float32(rho), np.float32(eps)
+    one_minus_rho = np.float32(1) - rho
+    accum *= rho
+    accum += one_minus_rho * np.square(g)
+    u = g * np.sqrt(delta + eps) / np.sqrt(accum + eps)
+    param -= lr * u
+    delta *= rho
+    delta += one_minus_rho * np.square(u)
+    return param
+
+
+def adamax_update_f32(param, grad, m, u, lr_t, beta1, beta2, eps, gscale=1.0,
+                      clip=np.inf, nthreads=1):
+    """Keras 2.3.1 Adamax with lr_t = lr/(1-beta1**t): m = b1*m + (1-b1)*g;
+    u = max(b2*u, |g|); param -= lr_t*m/(u+eps)."""
+    g = _transformed_grad(grad, gscale, clip)
+    lr_t, beta1, beta2, eps = (np.float32(t) for t in (lr_t, beta1, beta2, eps))
+    m *= beta1
+    m += (np.float32(1) - beta1) * g
+    u[...] = np.maximum(beta2 * u, np.abs(g))
+    param -= lr_t * m / (u + eps)
+    return param
+
+
+def nadam_update_f32(param, grad, m, v, lr, beta1, beta2, kg, km, vs, eps,
+                     gscale=1.0, clip=np.inf, nthreads=1):
+    """Keras 2.3.1 Nadam with the step's schedule in kg, km, vs:
+    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g**2;
+    param -= lr*(kg*g + km*m)/(sqrt(v*vs)+eps)."""
+    g = _transformed_grad(grad, gscale, clip)
+    lr, beta1, beta2, kg, km, vs, eps = (np.float32(t) for t in
+                                         (lr, beta1, beta2, kg, km, vs, eps))
+    m *= beta1
+    m += (np.float32(1) - beta1) * g
+    v *= beta2
+    v += (np.float32(1) - beta2) * np.square(g)
+    mbar = kg * g + km * m
+    param -= lr * mbar / (np.sqrt(v * vs) + eps)
+    return param
+
+
+def adamw_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, decay, gscale=1.0,
+                     clip=np.inf, nthreads=1):
+    """AdamW: param -= param*decay (decay = lr*weight_decay), then the Adam
+    step with the bias-corrected rate lr_t."""
+    g = _transformed_grad(grad, gscale, clip)
+    decay = np.float32(decay)
+    param -= param * decay
+    return adam_update_f32(param, g, m, v, lr_t, beta1, beta2, eps)

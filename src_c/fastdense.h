@@ -159,6 +159,98 @@ int fd_adam_update_f32(fd_index m, fd_index n,
                        float lr_t, float beta1, float beta2, float eps,
                        int nthreads);
 
+/* ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim.c) ---
+ *
+ * Gradient transform: the kernels below read every gradient element as
+ *   g' = min(max(g * gscale, -clip), clip)
+ * (Keras 2.3.1 order: clipnorm's scale c/||g||, then clipvalue's bound; NaN
+ * stays NaN).  gscale = 1 and clip = +INFINITY read g as it is; clip must be
+ * >= 0 (else FD_EINVAL).  grad itself is never written. */
+
+/* *out = sum of x[i, j]^2 in double (the squared norm behind clipnorm).
+ * The order of the sum is fixed by the shape alone (16-lane sums over
+ * FD_CHUNK-column pieces of each row, then the pieces in row-major order):
+ * the same bits for every thread count and SIMD level.  FD_ENOMEM when the
+ * partial sums of a matrix with more than 64 pieces cannot be allocated. */
+int fd_sumsq_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                 fd_index cs_x, double *out, int nthreads);
+
+/* fd_rmsprop_update_f32 / fd_sgd_update_f32 / fd_adam_update_f32 on g'. */
+int fd_rmsprop_update_clip_f32(fd_index m, fd_index n,
+                               float *param, fd_index rs_p, fd_index cs_p,
+                               const float *grad, fd_index rs_g, fd_index cs_g,
+                               float *accum, fd_index rs_a, fd_index cs_a,
+                               float lr, float rho, float eps, float gscale,
+                               float clip, int nthreads);
+int fd_sgd_update_clip_f32(fd_index m, fd_index n,
+                           float *param, fd_index rs_p, fd_index cs_p,
+                           const float *grad, fd_index rs_g, fd_index cs_g,
+                           float *velocity, fd_index rs_v, fd_index cs_v,
+                           float lr, float momentum, int nesterov,
+                           float gscale, float clip, int nthreads);
+int fd_adam_update_clip_f32(fd_index m, fd_index n,
+                            float *param, fd_index rs_p, fd_index cs_p,
+                            const float *grad, fd_index rs_g, fd_index cs_g,
+                            float *m1, fd_index rs_m, fd_index cs_m,
+                            float *v2, fd_index rs_v, fd_index cs_v,
+                            float lr_t, float beta1, float beta2, float eps,
+                            float gscale, float clip, int nthreads);
+
+/* Keras 2.3.1 Adagrad:  accum += g'^2;  param -= lr*g'/(sqrt(accum)+eps) */
+int fd_adagrad_update_f32(fd_index m, fd_index n,
+                          float *param, fd_index rs_p, fd_index cs_p,
+                          const float *grad, fd_index rs_g, fd_index cs_g,
+                          float *accum, fd_index rs_a, fd_index cs_a,
+                          float lr, float eps, float gscale, float clip,
+                          int nthreads);
+
+/* Keras 2.3.1 Adadelta:
+ *   accum = rho*accum + (1-rho)*g'^2
+ *   u = g'*sqrt(delta+eps)/sqrt(accum+eps);  param -= lr*u
+ *   delta = rho*delta + (1-rho)*u^2 */
+int fd_adadelta_update_f32(fd_index m, fd_index n,
+                           float *param, fd_index rs_p, fd_index cs_p,
+                           const float *grad, fd_index rs_g, fd_index cs_g,
+                           float *accum, fd_index rs_a, fd_index cs_a,
+                           float *delta, fd_index rs_d, fd_index cs_d,
+                           float lr, float rho, float eps, float gscale,
+                           float clip, int nthreads);
+
+/* Keras 2.3.1 Adamax; lr_t = lr/(1-beta1^t) is the caller's:
+ *   m = b1*m + (1-b1)*g';  u = max(b2*u, |g'|) (NaN propagates, as
+ *   np.maximum);  param -= lr_t*m/(u+eps) */
+int fd_adamax_update_f32(fd_index m, fd_index n,
+                         float *param, fd_index rs_p, fd_index cs_p,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         float *m1, fd_index rs_m, fd_index cs_m,
+                         float *u, fd_index rs_u, fd_index cs_u,
+                         float lr_t, float beta1, float beta2, float eps,
+                         float gscale, float clip, int nthreads);
+
+/* Keras 2.3.1 Nadam, the step's momentum schedule folded by the caller into
+ * kg = (1-mc_t)/(1-sched_t), km = mc_t1/(1-sched_t*mc_t1), vs = 1/(1-b2^t):
+ *   m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
+ *   param -= lr*(kg*g' + km*m) / (sqrt(v*vs) + eps) */
+int fd_nadam_update_f32(fd_index m, fd_index n,
+                        float *param, fd_index rs_p, fd_index cs_p,
+                        const float *grad, fd_index rs_g, fd_index cs_g,
+                        float *m1, fd_index rs_m, fd_index cs_m,
+                        float *v2, fd_index rs_v, fd_index cs_v,
+                        float lr, float beta1, float beta2, float kg, float km,
+                        float vs, float eps, float gscale, float clip,
+                        int nthreads);
+
+/* AdamW (decoupled weight decay as in Keras 3; decay = lr*weight_decay and
+ * lr_t = lr*sqrt(1-b2^t)/(1-b1^t) are the caller's):
+ *   param = param - param*decay, then the Adam step of fd_adam_update_f32 */
+int fd_adamw_update_f32(fd_index m, fd_index n,
+                        float *param, fd_index rs_p, fd_index cs_p,
+                        const float *grad, fd_index rs_g, fd_index cs_g,
+                        float *m1, fd_index rs_m, fd_index cs_m,
+                        float *v2, fd_index rs_v, fd_index cs_v,
+                        float lr_t, float beta1, float beta2, float eps,
+                        float decay, float gscale, float clip, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

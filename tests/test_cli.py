@@ -73,3 +73,23 @@ def test_bench_missing_module_exits_2(monkeypatch, capsys):
     monkeypatch.delattr(fastdense, "bench", raising=False)
     assert cli.main(["bench"]) == 2
     assert "fastdense.bench" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["fastdense", "fastdense.bench"])
+def test_bench_help_from_the_package(module):
+    """`python -m fastdense bench --help` and `python -m fastdense.bench --help`
+    reach the bench package's parser, old and new flags alike."""
+    argv = [sys.executable, "-m", module] + (["bench"] if module == "fastdense" else [])
+    proc = subprocess.run(argv + ["--help"], capture_output=True, text=True, env=_env(),
+                          cwd=str(REPO), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for flag in ("--quick", "--kernels-only", "--threads", "--sizes", "--json",
+                 "--no-imdb", "--imdb-epochs", "--no-users-numpy", "OPENBLAS_CORETYPE"):
+        assert flag in proc.stdout, flag
+
+
+def test_bench_entry_is_the_package_main():
+    from fastdense import bench
+    from fastdense.bench import cli as bench_cli
+    assert bench.main is bench_cli.main
+    assert bench.__file__.endswith(os.path.join("bench", "__init__.py"))

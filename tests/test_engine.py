@@ -469,3 +469,24 @@ def test_keras_names_fastdense_lacks_raise_a_clear_error(where, name):
     assert "dense" in text and "not supported" in text or "not included" in text
     assert isinstance(info.value, AttributeError)       # hasattr keeps working
     assert not hasattr(mod, name)
+
+
+def test_metric_instances_and_functions_round_trip(tmp_path):
+    from fastdense import metrics
+    x, labels, y = _blobs_onehot()
+
+    def hits(y_true, y_pred):
+        return (y_true.argmax(1) == y_pred.argmax(1)).astype(np.float64)
+
+    net = _mlp(compile_args=("rmsprop", "categorical_crossentropy",
+                             ["accuracy", metrics.Precision(thresholds=0.3, name="p"),
+                              hits]))
+    net.fit(x, y, epochs=1, verbose=0)
+    net.save(tmp_path / "m.npz")
+    want = net.evaluate(x, y, verbose=0)
+    with pytest.raises(ValueError, match="custom_objects"):
+        models.load_model(tmp_path / "m.npz")
+    back = models.load_model(tmp_path / "m.npz", custom_objects={"hits": hits})
+    assert back.metrics_names == ["loss", "accuracy", "p", "hits"]
+    np.testing.assert_allclose(back.evaluate(x, y, verbose=0), want, rtol=1e-6)
+    assert models.load_model(tmp_path / "m.npz", compile=False).optimizer is None

@@ -97,6 +97,21 @@ def _cases():
     cases["adam_update"] = (
         d, lambda d: ops.adam_update(d["p"], d["g"], d["m"], d["v"], 10, lr=1e-6),
         lambda r, d: np.testing.assert_equal(np.isfinite(r).all(), True))
+    # ---- optimizer family drop-ins (optim branch) ----
+    finite = lambda r, d: np.testing.assert_equal(np.isfinite(r).all(), True)  # noqa: E731
+    d = {"p": _f32(rng, 64), "g": _f32(rng, 64) * 1e-3, "a": np.abs(_f32(rng, 64))}
+    cases["adagrad_update"] = (
+        d, lambda d: ops.adagrad_update(d["p"], d["g"], d["a"], lr=1e-6), finite)
+    d = {"p": _f32(rng, 64), "g": _f32(rng, 64) * 1e-3, "a": np.abs(_f32(rng, 64)),
+         "d": np.abs(_f32(rng, 64))}
+    cases["adadelta_update"] = (
+        d, lambda d: ops.adadelta_update(d["p"], d["g"], d["a"], d["d"], lr=1e-6), finite)
+    for name in ("adamax_update", "nadam_update", "adamw_update"):
+        d = {"p": _f32(rng, 64), "g": _f32(rng, 64) * 1e-3,
+             "m": np.zeros(64, np.float32), "v": np.zeros(64, np.float32)}
+        fn = getattr(ops, name)
+        cases[name] = (d, lambda d, fn=fn: fn(d["p"], d["g"], d["m"], d["v"], 10, lr=1e-6),
+                       finite)
     return cases
 
 

@@ -981,6 +981,295 @@ static void test_config(void)
     printf("kernels_driver: simd=%s openmp=%d\n", name, fd_openmp_enabled());
 }
 
+/* ---- optimizer family: Adagrad, Adadelta, Adamax, Nadam, AdamW, the
+ * *_clip forms of RMSprop/SGD/Adam, fd_sumsq_f32 ----------------------------
+ * Each update reads g' = clamp(float(g*gscale), clip); the truth is computed
+ * in double from g', with bounds of a few roundings of the terms (as
+ * tests/test_optimizers_more.py).  The gradient may be a broadcast view and
+ * hold NaN; it must not be written.  Repeated with one thread: the same bits. */
+
+enum { OX_ADAGRAD, OX_ADADELTA, OX_ADAMAX, OX_NADAM, OX_ADAMW, OX_RMSPROP_CLIP,
+       OX_SGD_CLIP, OX_ADAM_CLIP, OX_COUNT };
+static const char *OXNAME[] = {"adagrad", "adadelta", "adamax", "nadam", "adamw",
+                               "rmsprop_clip", "sgd_clip", "adam_clip"};
+static const float OX_GSCALE[] = {1.0f, 0.37f, 1.0f, 0.6f};
+static const float OX_CLIP[] = {INFINITY, INFINITY, 0.3f, 0.25f};
+/* Nadam coefficients of some step (any positive values exercise the loop) */
+#define OX_KG 0.55f
+#define OX_KM 3.1f
+#define OX_VS 1.7f
+
+static int run_ox(int which, fd_index m, fd_index n, view *P, const view *G, view *S1,
+                  view *S2, float gs, float cl, int nt)
+{
+    switch (which) {
+    case OX_ADAGRAD:
+        return fd_adagrad_update_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                     S1->base, S1->rs, S1->cs, 0.01f, 1e-7f, gs, cl, nt);
+    case OX_ADADELTA:
+        return fd_adadelta_update_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                      S1->base, S1->rs, S1->cs, S2->base, S2->rs, S2->cs,
+                                      1.0f, 0.95f, 1e-7f, gs, cl, nt);
+    case OX_ADAMAX:
+        return fd_adamax_update_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                    S1->base, S1->rs, S1->cs, S2->base, S2->rs, S2->cs,
+                                    0.003f, 0.9f, 0.999f, 1e-7f, gs, cl, nt);
+    case OX_NADAM:
+        return fd_nadam_update_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                   S1->base, S1->rs, S1->cs, S2->base, S2->rs, S2->cs,
+                                   0.002f, 0.9f, 0.999f, OX_KG, OX_KM, OX_VS, 1e-7f,
+                                   gs, cl, nt);
+    case OX_ADAMW:
+        return fd_adamw_update_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                   S1->base, S1->rs, S1->cs, S2->base, S2->rs, S2->cs,
+                                   0.003f, 0.9f, 0.999f, 1e-7f, 0.01f, gs, cl, nt);
+    case OX_RMSPROP_CLIP:
+        return fd_rmsprop_update_clip_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs,
+                                          G->cs, S1->base, S1->rs, S1->cs, 0.01f, 0.9f,
+                                          1e-7f, gs, cl, nt);
+    case OX_SGD_CLIP:
+        return fd_sgd_update_clip_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs, G->cs,
+                                      S1->base, S1->rs, S1->cs, 0.1f, 0.9f, 1, gs, cl,
+                                      nt);
+    default:
+        return fd_adam_update_clip_f32(m, n, P->base, P->rs, P->cs, G->base, G->rs,
+                                       G->cs, S1->base, S1->rs, S1->cs, S2->base, S2->rs,
+                                       S2->cs, 0.003f, 0.9f, 0.999f, 1e-7f, gs, cl, nt);
+    }
+}
+
+static double ox_clamp(double v, double c) { return v > c ? c : (v < -c ? -c : v); }
+
+static void test_optim_more(int which, fd_index m, fd_index n)
+{
+    int lp = rnd_int(N_OUT_LAYOUTS), lg = rnd_int(L_COUNT),
+        l1 = rnd_int(N_OUT_LAYOUTS), l2 = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
+    const int tr = rnd_int(4);
+    const float gs = OX_GSCALE[tr], cl = OX_CLIP[tr];
+    view P = make_view(m, n, lp), G = make_view(m, n, lg);
+    view S1 = make_view(m, n, l1), S2 = make_view(m, n, l2);
+    float *p0, *g0, *gmem, *s10, *s20, *pa = NULL, *s1a = NULL, *s2a = NULL;
+    const int s1_signed = which == OX_ADAMAX || which == OX_NADAM || which == OX_ADAMW ||
+                          which == OX_SGD_CLIP || which == OX_ADAM_CLIP;
+    int pass;
+    fill_output(&P, 0.0f);
+    fill_output(&S1, 0.0f);
+    fill_output(&S2, 0.0f);
+    fill_random(&G, 3);
+    gmem = xmalloc_f(G.cnt);
+    if (G.cnt)
+        memcpy(gmem, G.mem, sizeof(float) * (size_t)G.cnt);
+    {
+        view T = make_view(m, n, L_C);
+        fill_random(&T, 0);
+        p0 = snapshot(&T);
+        fill_random(&T, 0);
+        for (fd_index t = 0; t < T.cnt; t++)
+            T.mem[t] = fabsf(T.mem[t]) * 0.3f;
+        s20 = snapshot(&T);
+        fill_random(&T, 0);
+        for (fd_index t = 0; t < T.cnt; t++)
+            T.mem[t] = s1_signed ? T.mem[t] * 0.1f : fabsf(T.mem[t]) * 0.3f;
+        s10 = snapshot(&T);
+        free_view(&T);
+    }
+    g0 = snapshot(&G);
+    snprintf(ctx, sizeof ctx, "%s m=%ld n=%ld param=%s grad=%s s1=%s s2=%s gscale=%g "
+             "clip=%g threads=%d", OXNAME[which], (long)m, (long)n, LNAME[lp], LNAME[lg],
+             LNAME[l1], LNAME[l2], gs, cl, nt);
+    for (pass = 0; pass < 2; pass++) {
+        float *pb, *s1b, *s2b;
+        put(&P, p0);
+        put(&S1, s10);
+        put(&S2, s20);
+        check_status(run_ox(which, m, n, &P, &G, &S1, &S2, gs, cl, pass == 0 ? nt : 1),
+                     FD_OK, "status");
+        check_gaps(&P);
+        check_gaps(&S1);
+        check_gaps(&S2);
+        check(G.cnt == 0 || memcmp(gmem, G.mem, sizeof(float) * (size_t)G.cnt) == 0,
+              "the gradient was written", 0, 0, 0, 0, 0);
+        pb = snapshot(&P);
+        s1b = snapshot(&S1);
+        s2b = snapshot(&S2);
+        if (pass == 0) {
+            pa = pb;
+            s1a = s1b;
+            s2a = s2b;
+            continue;
+        }
+        check_identical("threads change param", pa, pb, m * n);
+        check_identical("threads change state", s1a, s1b, m * n);
+        check_identical("threads change state 2", s2a, s2b, m * n);
+        free(pb);
+        free(s1b);
+        free(s2b);
+    }
+    for (fd_index i = 0; i < m; i++)
+        for (fd_index j = 0; j < n; j++) {
+            const fd_index t = i * n + j;
+            const double g = ox_clamp((double)(float)(g0[t] * gs), (double)cl);
+            const double p = p0[t], a = s10[t], b = s20[t];
+            double wp, w1 = a, w2 = b, b1 = 0, b2 = 0, pb, step, den, mb;
+            switch (which) {
+            case OX_ADAGRAD:
+                w1 = a + g * g;
+                step = 0.01f * g / (sqrt(w1) + 1e-7f);
+                wp = p - step;
+                pb = 8 * U * (fabs(p) + fabs(step));
+                b1 = 3 * U * w1;
+                break;
+            case OX_ADADELTA: {
+                const double rho = 0.95f, omr = 1.0 - rho;
+                double u;
+                w1 = rho * a + omr * g * g;
+                u = g * sqrt(b + 1e-7f) / sqrt(w1 + 1e-7f);
+                wp = p - u;
+                w2 = rho * b + omr * u * u;
+                pb = 4 * U * fabs(p) + 12 * U * fabs(u);
+                b1 = 4 * U * w1;
+                b2 = 24 * U * w2;
+                break;
+            }
+            case OX_SGD_CLIP: {
+                const double mom = 0.9f, lr = 0.1f;
+                w1 = mom * a - lr * g;
+                b1 = 4 * U * (fabs(mom * a) + fabs(lr * g));
+                wp = p + mom * w1 - lr * g;
+                pb = 6 * U * (fabs(p) + mom * (fabs(w1) + b1) + fabs(lr * g));
+                break;
+            }
+            case OX_RMSPROP_CLIP: {
+                const double rho = 0.9f;
+                w1 = rho * a + (1.0 - rho) * g * g;
+                step = 0.01f * g / (sqrt(w1) + 1e-7f);
+                wp = p - step;
+                pb = 8 * U * (fabs(p) + fabs(step));
+                b1 = 4 * U * w1;
+                break;
+            }
+            default: {   /* Adam-like: m in S1, second moment in S2 */
+                const double B1v = 0.9f, B2v = 0.999f, c1 = 1.0 - B1v;
+                w1 = B1v * a + c1 * g;
+                mb = 4 * U * (fabs(B1v * a) + fabs(c1 * g));
+                b1 = mb;
+                if (which == OX_ADAMAX) {
+                    const double x = B2v * b, y = fabs(g);
+                    w2 = (isnan(x) || x >= y) ? x : y;
+                    b2 = U * w2;
+                    den = w2 + 1e-7f;
+                    step = 0.003f * w1 / den;
+                    wp = p - step;
+                    pb = 4 * U * fabs(p) + 8 * U * fabs(step) + 0.003f * mb / den;
+                } else if (which == OX_NADAM) {
+                    const double mbar = (double)OX_KG * g + (double)OX_KM * w1;
+                    const double mbb = 3 * U * (fabs(OX_KG * g) + fabs(OX_KM * w1)) +
+                                       OX_KM * mb;
+                    w2 = B2v * b + (1.0 - B2v) * g * g;
+                    b2 = 4 * U * w2;
+                    den = sqrt(w2 * (double)OX_VS) + 1e-7f;
+                    step = 0.002f * mbar / den;
+                    wp = p - step;
+                    pb = 4 * U * fabs(p) + 10 * U * fabs(step) + 0.002f * mbb / den;
+                } else {
+                    const double dec = which == OX_ADAMW ? (double)0.01f : 0.0;
+                    w2 = B2v * b + (1.0 - B2v) * g * g;
+                    b2 = 4 * U * w2;
+                    den = sqrt(w2) + 1e-7f;
+                    step = 0.003f * w1 / den;
+                    wp = p - p * dec - step;
+                    pb = 4 * U * (fabs(p) + fabs(p * dec)) + 8 * U * fabs(step) +
+                         0.003f * mb / den;
+                }
+                break;
+            }
+            }
+            check_close("param", i, j, pa[t], wp, pb + 1e-30);
+            check_close("state", i, j, s1a[t], w1, b1 + 1e-30);
+            if (which == OX_ADADELTA || which == OX_ADAMAX || which == OX_NADAM ||
+                which == OX_ADAMW || which == OX_ADAM_CLIP)
+                check_close("state 2", i, j, s2a[t], w2, b2 + 1e-30);
+        }
+    free(pa);
+    free(s1a);
+    free(s2a);
+    free(p0);
+    free(g0);
+    free(gmem);
+    free(s10);
+    free(s20);
+    free_view(&P);
+    free_view(&G);
+    free_view(&S1);
+    free_view(&S2);
+}
+
+static void test_sumsq(fd_index m, fd_index n)
+{
+    const int lx = rnd_int(L_COUNT);
+    view X = make_view(m, n, lx);
+    double want = 0.0, bound = 0.0, got1 = -1.0, got = -1.0;
+    int nt;
+    fill_random(&X, 0);
+    for (fd_index t = 0; t < X.cnt; t++)
+        X.mem[t] *= 3.0f;
+    for (fd_index i = 0; i < m; i++)
+        for (fd_index j = 0; j < n; j++) {
+            const double v = *at(&X, i, j);
+            want += v * v;
+        }
+    bound = (double)(m * n + 1) * ldexp(1.0, -52) * want + 1e-300;
+    snprintf(ctx, sizeof ctx, "sumsq m=%ld n=%ld x=%s", (long)m, (long)n, LNAME[lx]);
+    check_status(fd_sumsq_f32(m, n, X.base, X.rs, X.cs, &got1, 1), FD_OK, "status");
+    check_close("sum of squares", 0, 0, got1, want, bound);
+    for (nt = 2; nt <= 4; nt++) {
+        check_status(fd_sumsq_f32(m, n, X.base, X.rs, X.cs, &got, nt), FD_OK, "status");
+        check(memcmp(&got, &got1, sizeof got) == 0, "threads change the sum", 0, 0, got,
+              got1, 0);
+    }
+    free_view(&X);
+}
+
+static void test_optim_more_errors(void)
+{
+    float z = 0;
+    double out = 1.0;
+    snprintf(ctx, sizeof ctx, "optimizer family bad calls");
+    check_status(fd_adagrad_update_f32(-1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, .1f, 1e-7f,
+                                       1.0f, INFINITY, 1), FD_EINVAL, "adagrad m < 0");
+    check_status(fd_adamw_update_f32(1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, .1f,
+                                     .9f, .999f, 1e-7f, 0.f, 1.0f, -1.0f, 1), FD_EINVAL,
+                 "adamw clip < 0");
+    check_status(fd_rmsprop_update_clip_f32(1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, .1f, .9f,
+                                            1e-7f, 1.0f, NAN, 1), FD_EINVAL,
+                 "rmsprop clip NaN");
+    check_status(fd_sgd_update_clip_f32(1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, 0, .1f, .9f, 0,
+                                        1.0f, INFINITY, 1), FD_EINVAL,
+                 "sgd momentum without velocity");
+    check_status(fd_sumsq_f32(1, -1, &z, 1, 1, &out, 1), FD_EINVAL, "sumsq n < 0");
+    check_status(fd_sumsq_f32(1, 1, &z, 1, 1, NULL, 1), FD_EINVAL, "sumsq out NULL");
+    check_status(fd_sumsq_f32(0, 3, &z, 1, 1, &out, 1), FD_OK, "sumsq empty");
+    check(out == 0.0, "empty sum is 0", 0, 0, out, 0, 0);
+}
+
+static void test_optim_family(void)
+{
+    static const fd_index extra[][2] = {{1, 1023}, {1, 1025}, {2, 2049}, {3000, 3}};
+    size_t s;
+    int w;
+    for (s = 0; s < N_EW_SHAPES; s++)
+        for (w = 0; w < OX_COUNT; w++)
+            test_optim_more(w, EW_SHAPES[s][0], EW_SHAPES[s][1]);
+    for (s = 0; s < sizeof extra / sizeof extra[0]; s++) {
+        for (w = 0; w < OX_COUNT; w++)
+            test_optim_more(w, extra[s][0], extra[s][1]);
+        test_sumsq(extra[s][0], extra[s][1]);
+    }
+    for (s = 0; s < N_EW_SHAPES; s++)
+        test_sumsq(EW_SHAPES[s][0], EW_SHAPES[s][1]);
+    test_optim_more_errors();
+}
+
 int main(int argc, char **argv)
 {
     size_t s;
@@ -1021,6 +1310,7 @@ int main(int argc, char **argv)
     }
     test_softmax_xent_errors();
     test_bad_sizes();
+    test_optim_family();
     printf("%ld passed, %ld failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }

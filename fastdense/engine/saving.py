@@ -117,7 +117,7 @@ def load_model(filepath, custom_objects=None, compile=True):
     path = os.fspath(filepath)
     arrays = _read_npz(path)
     try:
-        return _model_from_arrays(arrays, compile)
+        return _model_from_arrays(arrays, compile, custom_objects)
     except Exception as exc:
         raise ValueError("%s is not a valid fastdense model file (%s: %s)"
                          % (path, type(exc).__name__, exc)) from exc
@@ -137,7 +137,7 @@ def _v1_to_v2(config):
     return config
 
 
-def _model_from_arrays(arrays, compile):
+def _model_from_arrays(arrays, compile, custom_objects=None):
     from ..models import Sequential
     from .. import optimizers as _optimizers
     config = _config_of(arrays)
@@ -173,8 +173,10 @@ def _model_from_arrays(arrays, compile):
     compile_config = config.get("compile")
     if compile and compile_config is not None:
         opt = _optimizers.deserialize(compile_config["optimizer"])
-        model.compile(optimizer=opt, loss=_loss_from_config(compile_config["loss"]),
-                      metrics=list(compile_config.get("metrics") or []))
+        model.compile(optimizer=opt,
+                      loss=_loss_from_config(compile_config["loss"], custom_objects),
+                      metrics=[_metric_from_config(m, custom_objects)
+                               for m in compile_config.get("metrics") or []])
         flags = config.get("compiled_trainable")
         if flags is not None:
             if len(flags) != len(model.layers) or not all(isinstance(f, bool) for f in flags):
@@ -186,11 +188,27 @@ def _model_from_arrays(arrays, compile):
     return model
 
 
-def _loss_from_config(loss):
+def _custom(name, custom_objects, what):
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    raise ValueError("the model was compiled with the Python function %r as its %s, "
+                     "which a file cannot hold: load_model(path, custom_objects={%r: "
+                     "fn}) or load_model(path, compile=False)" % (name, what, name))
+
+
+def _loss_from_config(loss, custom_objects=None):
     from .. import losses as _losses
+    if isinstance(loss, dict) and "function" in loss:
+        return _custom(loss["function"], custom_objects, "loss")
     if isinstance(loss, dict) and hasattr(_losses, "deserialize"):
         return _losses.deserialize(loss)
     return loss
+
+
+def _metric_from_config(metric, custom_objects=None):
+    if isinstance(metric, dict) and "function" in metric:
+        return _custom(metric["function"], custom_objects, "metric")
+    return metric
 
 
 def _restore_optimizer(model, opt, state, arrays):

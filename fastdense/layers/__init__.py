@@ -3,6 +3,7 @@
 ==================  =========================================================
 ``Dense``           ``activation(x @ kernel + bias)``
 ``Activation``      an activation on its own: ``Activation('relu')``
+``Dropout``         inverted dropout in fit: ``Dropout(0.5, seed=None)``
 ``Flatten``         ``(N, 28, 28) -> (N, 784)``
 ``Input``           ``Input(shape=(28, 28))`` as the first entry of a model
 ``InputLayer``      the layer behind ``Input``
@@ -15,15 +16,17 @@ layers, ...) raise an error saying so, not a bare AttributeError.
 """
 from .base import Layer
 from .core import Activation, Dense, Flatten
+from .dropout import Dropout
 from .input_layer import Input, InputLayer
 from .. import initializers as _initializers
 
-__all__ = ["Layer", "Dense", "Activation", "Flatten", "Input", "InputLayer",
+__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "Input", "InputLayer",
            "serialize", "deserialize", "get_initializer"]
 
 get_initializer = _initializers.get
 
-_REGISTRY = {"Dense": Dense, "Activation": Activation, "Flatten": Flatten,
+_REGISTRY = {"Dense": Dense, "Activation": Activation, "Dropout": Dropout,
+             "Flatten": Flatten,
              "InputLayer": InputLayer}
 
 
