@@ -297,6 +297,20 @@ def test_early_stopping_and_nested_evaluate_agree(control):
     assert r0["nested_evaluate"] == r1["nested_evaluate"]
 
 
+def test_file_callbacks_write_and_print_on_rank_0_only(control):
+    r0, r1 = control
+    for r in control:
+        assert r["file_callbacks"]["error"] is None, r["file_callbacks"]
+        # every rank lists the folder after its fit: only rank 0's files are there
+        assert [f for f in r["file_callbacks_files"] if "rank1" in f] == []
+    assert "cb.ckpt.rank0.npz" in r0["file_callbacks_files"]
+    assert "cb.log.rank0.csv" in r0["file_callbacks_files"]
+    assert r0["file_callbacks_printed"] != "" and r1["file_callbacks_printed"] == ""
+    assert r0["file_callbacks_lr"] == r1["file_callbacks_lr"]
+    assert r0["file_callbacks_lr"][-1] < r0["file_callbacks_lr"][0]
+    assert r0["file_callbacks_crc"] == r1["file_callbacks_crc"]
+
+
 def test_no_allocation_per_step(control):
     r0, r1 = control
     for r in control:

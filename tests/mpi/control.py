@@ -175,6 +175,29 @@ def nested_evaluate(net):
 attempt("nested", nested_evaluate)
 
 
+# --- the callbacks that write files (ModelCheckpoint, CSVLogger) write on rank 0 only,
+# and ReduceLROnPlateau changes the learning rate alike on every rank
+def file_callbacks(net):
+    base = os.path.join(sys.argv[1], "cb")
+    cbs = [callbacks.ModelCheckpoint(base + ".ckpt.rank%d.npz" % R, monitor="loss",
+                                     save_best_only=True, verbose=1),
+           callbacks.CSVLogger(base + ".log.rank%d.csv" % R),
+           callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                       min_delta=10.0, verbose=1)]
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        h = net.fit(x, y, batch_size=16, epochs=3, callbacks=cbs, verbose=0)
+    results["file_callbacks_files"] = sorted(f for f in os.listdir(sys.argv[1])
+                                             if f.startswith("cb."))
+    results["file_callbacks_printed"] = out.getvalue()
+    results["file_callbacks_lr"] = [float(v) for v in h.history["lr"]]
+    results["file_callbacks_crc"] = weights_crc(net)
+
+
+attempt("file_callbacks", file_callbacks)
+
+
 # --- no allocation per step: the gradient sum works in place on the flat vector
 def step_allocations(net):
     import tracemalloc
