@@ -92,132 +92,147 @@ FD_DR_LINKAGE void FD_DR(fd_philox_fill)(uint32_t *words, uint64_t b0,
 {
     fd_index q = 0;
 #if defined(__AVX512F__) || defined(__AVX2__)
-    uint32_t rk0[FD_PHILOX_ROUNDS], rk1[FD_PHILOX_ROUNDS];
-    rk0[0] = k0;
-    rk1[0] = k1;
-    for (int r = 1; r < FD_PHILOX_ROUNDS; r++) {
-        rk0[r] = rk0[r - 1] + FD_PHILOX_W0;
-        rk1[r] = rk1[r - 1] + FD_PHILOX_W1;
-    }
     /* round 0 on the lane-invariant words: M1 * s0 */
     const uint64_t p1 = (uint64_t)FD_PHILOX_M1 * s0;
     const uint32_t r0_hi1 = (uint32_t)(p1 >> 32), r0_lo1 = (uint32_t)p1;
+    /* the key of round r (no local arrays in the vector builds: GCC gives
+     * them 64-byte alignment and aligned moves, which ASan's fake stack
+     * (detect_stack_use_after_return) does not honour) */
+#define FD_RK0(r) (k0 + (uint32_t)(r) * FD_PHILOX_W0)
+#define FD_RK1(r) (k1 + (uint32_t)(r) * FD_PHILOX_W1)
 #endif
 #if defined(__AVX512F__)
     const __m512i m0 = _mm512_set1_epi64(FD_PHILOX_M0);
     const __m512i m1 = _mm512_set1_epi64(FD_PHILOX_M1);
     const __m512i off = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
                                           14, 3, 7, 11, 15);
-    /* FD_PHILOX_WAYS independent groups per iteration: a round is a chain
-     * of multiply, shuffle and xor, so one group alone waits on latency */
-#define FD_PHILOX_WAYS 4
-    for (; q < nblocks; q += 16 * FD_PHILOX_WAYS) {
+    /* 4 independent vectors ("ways") per iteration: a round is a chain of
+     * multiply, shuffle and xor, so one vector alone waits on latency.  The
+     * ways are named variables (FD_WAYS4 expands a statement per way). */
+#define FD_WAYS4(X) X(0) X(1) X(2) X(3)
+#define FD_P16_DECL(v) __m512i c0_##v, c1_##v, c2_##v, c3_##v;
+#define FD_P16_START(v)                                                       \
+    {                                                                         \
+        __m512i hi, lo;                                                       \
+        /* round 0: c0 = b + lane offset, c1 = bhi, c2 = s0, c3 = s1 */      \
+        fd_mulhilo16(_mm512_add_epi32(                                        \
+                         _mm512_set1_epi32((int)(uint32_t)(b + 16u * v)), off), \
+                     m0, &hi, &lo);                                           \
+        c2_##v = _mm512_xor_si512(hi, _mm512_set1_epi32((int)(s1 ^ FD_RK1(0)))); \
+        c3_##v = lo;                                                          \
+        /* round 1: c0 (a0) and c1 (a1) are the same in every lane */        \
+        fd_mulhilo16(c2_##v, m1, &hi, &lo);                                   \
+        c0_##v = _mm512_xor_si512(hi, _mm512_set1_epi32((int)(a1 ^ FD_RK0(1)))); \
+        c1_##v = lo;                                                          \
+        c2_##v = _mm512_xor_si512(c3_##v, x21);                               \
+        c3_##v = x31;                                                         \
+    }
+#define FD_P16_ROUND(v)                                                       \
+    {                                                                         \
+        __m512i hi0, lo0, hi1, lo1;                                           \
+        fd_mulhilo16(c0_##v, m0, &hi0, &lo0);                                 \
+        fd_mulhilo16(c2_##v, m1, &hi1, &lo1);                                 \
+        c0_##v = FD_XOR3_16(hi1, c1_##v, kk0);                                \
+        c1_##v = lo1;                                                         \
+        c2_##v = FD_XOR3_16(hi0, c3_##v, kk1);                                \
+        c3_##v = lo0;                                                         \
+    }
+#define FD_P16_STORE(v)                                                       \
+    {                                                                         \
+        const __m512i t0 = _mm512_unpacklo_epi32(c0_##v, c1_##v);             \
+        const __m512i t1 = _mm512_unpackhi_epi32(c0_##v, c1_##v);             \
+        const __m512i t2 = _mm512_unpacklo_epi32(c2_##v, c3_##v);             \
+        const __m512i t3 = _mm512_unpackhi_epi32(c2_##v, c3_##v);             \
+        uint32_t *w = words + 4 * (q + 16 * v);                               \
+        _mm512_storeu_si512((void *)(w + 0), _mm512_unpacklo_epi64(t0, t2));  \
+        _mm512_storeu_si512((void *)(w + 16), _mm512_unpackhi_epi64(t0, t2)); \
+        _mm512_storeu_si512((void *)(w + 32), _mm512_unpacklo_epi64(t1, t3)); \
+        _mm512_storeu_si512((void *)(w + 48), _mm512_unpackhi_epi64(t1, t3)); \
+    }
+    for (; q < nblocks; q += 64) {
         const uint64_t b = b0 + (uint64_t)q;
-        if ((uint32_t)b > 0xFFFFFFFFu - (16u * FD_PHILOX_WAYS - 1u)) {
-            for (int l = 0; l < 16 * FD_PHILOX_WAYS; l++)
+        if ((uint32_t)b > 0xFFFFFFFFu - 63u) {   /* the low word carries */
+            for (int l = 0; l < 64; l++)
                 fd_philox_one(words + 4 * (q + l), b + (uint64_t)l, k0, k1, s0, s1);
             continue;
         }
         const uint32_t bhi = (uint32_t)(b >> 32);
-        __m512i c0[FD_PHILOX_WAYS], c1[FD_PHILOX_WAYS], c2[FD_PHILOX_WAYS],
-            c3[FD_PHILOX_WAYS];
-        const uint32_t a0 = r0_hi1 ^ bhi ^ rk0[0], a1 = r0_lo1;   /* c0, c1 */
+        const uint32_t a0 = r0_hi1 ^ bhi ^ FD_RK0(0), a1 = r0_lo1;   /* c0, c1 */
         const uint64_t p0 = (uint64_t)FD_PHILOX_M0 * a0;
-        for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-            __m512i hi, lo;
-            /* round 0: c0 = b + lane offset, c1 = bhi, c2 = s0, c3 = s1 */
-            fd_mulhilo16(_mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(b + 16u * v)), off),
-                         m0, &hi, &lo);
-            c2[v] = _mm512_xor_si512(hi, _mm512_set1_epi32((int)(s1 ^ rk1[0])));
-            c3[v] = lo;
-            /* round 1: c0 (a0) and c1 (a1) are still the same in every lane */
-            fd_mulhilo16(c2[v], m1, &hi, &lo);
-            c0[v] = _mm512_xor_si512(hi, _mm512_set1_epi32((int)(a1 ^ rk0[1])));
-            c1[v] = lo;
-            c2[v] = _mm512_xor_si512(c3[v], _mm512_set1_epi32(
-                                          (int)((uint32_t)(p0 >> 32) ^ rk1[1])));
-            c3[v] = _mm512_set1_epi32((int)(uint32_t)p0);
-        }
+        const __m512i x21 = _mm512_set1_epi32((int)((uint32_t)(p0 >> 32) ^ FD_RK1(1)));
+        const __m512i x31 = _mm512_set1_epi32((int)(uint32_t)p0);
+        FD_WAYS4(FD_P16_DECL)
+        FD_WAYS4(FD_P16_START)
         for (int r = 2; r < FD_PHILOX_ROUNDS; r++) {
-            const __m512i kk0 = _mm512_set1_epi32((int)rk0[r]);
-            const __m512i kk1 = _mm512_set1_epi32((int)rk1[r]);
-            for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-                __m512i hi0, lo0, hi1, lo1;
-                fd_mulhilo16(c0[v], m0, &hi0, &lo0);
-                fd_mulhilo16(c2[v], m1, &hi1, &lo1);
-                c0[v] = FD_XOR3_16(hi1, c1[v], kk0);
-                c1[v] = lo1;
-                c2[v] = FD_XOR3_16(hi0, c3[v], kk1);
-                c3[v] = lo0;
-            }
+            const __m512i kk0 = _mm512_set1_epi32((int)FD_RK0(r));
+            const __m512i kk1 = _mm512_set1_epi32((int)FD_RK1(r));
+            FD_WAYS4(FD_P16_ROUND)
         }
-        for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-            const __m512i t0 = _mm512_unpacklo_epi32(c0[v], c1[v]);
-            const __m512i t1 = _mm512_unpackhi_epi32(c0[v], c1[v]);
-            const __m512i t2 = _mm512_unpacklo_epi32(c2[v], c3[v]);
-            const __m512i t3 = _mm512_unpackhi_epi32(c2[v], c3[v]);
-            uint32_t *w = words + 4 * (q + 16 * v);
-            _mm512_storeu_si512((void *)(w + 0), _mm512_unpacklo_epi64(t0, t2));
-            _mm512_storeu_si512((void *)(w + 16), _mm512_unpackhi_epi64(t0, t2));
-            _mm512_storeu_si512((void *)(w + 32), _mm512_unpacklo_epi64(t1, t3));
-            _mm512_storeu_si512((void *)(w + 48), _mm512_unpackhi_epi64(t1, t3));
-        }
+        FD_WAYS4(FD_P16_STORE)
     }
 #elif defined(__AVX2__)
     const __m256i m0 = _mm256_set1_epi64x(FD_PHILOX_M0);
     const __m256i m1 = _mm256_set1_epi64x(FD_PHILOX_M1);
     const __m256i off = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    /* two groups of 8 per iteration (16 ymm registers: more would spill) */
-#define FD_PHILOX_WAYS 2
-    for (; q < nblocks; q += 8 * FD_PHILOX_WAYS) {
+    /* two ways of 8 per iteration (16 ymm registers: more would spill) */
+#define FD_WAYS2(X) X(0) X(1)
+#define FD_P8_DECL(v) __m256i c0_##v, c1_##v, c2_##v, c3_##v;
+#define FD_P8_START(v)                                                        \
+    {                                                                         \
+        __m256i hi, lo;                                                       \
+        fd_mulhilo8(_mm256_add_epi32(                                         \
+                        _mm256_set1_epi32((int)(uint32_t)(b + 8u * v)), off), \
+                    m0, &hi, &lo);                                            \
+        c2_##v = _mm256_xor_si256(hi, _mm256_set1_epi32((int)(s1 ^ FD_RK1(0)))); \
+        c3_##v = lo;                                                          \
+        fd_mulhilo8(c2_##v, m1, &hi, &lo);                                    \
+        c0_##v = _mm256_xor_si256(hi, _mm256_set1_epi32((int)(a1 ^ FD_RK0(1)))); \
+        c1_##v = lo;                                                          \
+        c2_##v = _mm256_xor_si256(c3_##v, x21);                               \
+        c3_##v = x31;                                                         \
+    }
+#define FD_P8_ROUND(v)                                                        \
+    {                                                                         \
+        __m256i hi0, lo0, hi1, lo1;                                           \
+        fd_mulhilo8(c0_##v, m0, &hi0, &lo0);                                  \
+        fd_mulhilo8(c2_##v, m1, &hi1, &lo1);                                  \
+        c0_##v = _mm256_xor_si256(_mm256_xor_si256(hi1, c1_##v), kk0);        \
+        c1_##v = lo1;                                                         \
+        c2_##v = _mm256_xor_si256(_mm256_xor_si256(hi0, c3_##v), kk1);        \
+        c3_##v = lo0;                                                         \
+    }
+#define FD_P8_STORE(v)                                                        \
+    {                                                                         \
+        const __m256i t0 = _mm256_unpacklo_epi32(c0_##v, c1_##v);             \
+        const __m256i t1 = _mm256_unpackhi_epi32(c0_##v, c1_##v);             \
+        const __m256i t2 = _mm256_unpacklo_epi32(c2_##v, c3_##v);             \
+        const __m256i t3 = _mm256_unpackhi_epi32(c2_##v, c3_##v);             \
+        uint32_t *w = words + 4 * (q + 8 * v);                                \
+        _mm256_storeu_si256((__m256i *)(w + 0), _mm256_unpacklo_epi64(t0, t2)); \
+        _mm256_storeu_si256((__m256i *)(w + 8), _mm256_unpackhi_epi64(t0, t2)); \
+        _mm256_storeu_si256((__m256i *)(w + 16), _mm256_unpacklo_epi64(t1, t3)); \
+        _mm256_storeu_si256((__m256i *)(w + 24), _mm256_unpackhi_epi64(t1, t3)); \
+    }
+    for (; q < nblocks; q += 16) {
         const uint64_t b = b0 + (uint64_t)q;
-        if ((uint32_t)b > 0xFFFFFFFFu - (8u * FD_PHILOX_WAYS - 1u)) {
-            for (int l = 0; l < 8 * FD_PHILOX_WAYS; l++)
+        if ((uint32_t)b > 0xFFFFFFFFu - 15u) {
+            for (int l = 0; l < 16; l++)
                 fd_philox_one(words + 4 * (q + l), b + (uint64_t)l, k0, k1, s0, s1);
             continue;
         }
         const uint32_t bhi = (uint32_t)(b >> 32);
-        __m256i c0[FD_PHILOX_WAYS], c1[FD_PHILOX_WAYS], c2[FD_PHILOX_WAYS],
-            c3[FD_PHILOX_WAYS];
-        const uint32_t a0 = r0_hi1 ^ bhi ^ rk0[0], a1 = r0_lo1;
+        const uint32_t a0 = r0_hi1 ^ bhi ^ FD_RK0(0), a1 = r0_lo1;
         const uint64_t p0 = (uint64_t)FD_PHILOX_M0 * a0;
-        for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-            __m256i hi, lo;
-            fd_mulhilo8(_mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)(b + 8u * v)), off),
-                        m0, &hi, &lo);
-            c2[v] = _mm256_xor_si256(hi, _mm256_set1_epi32((int)(s1 ^ rk1[0])));
-            c3[v] = lo;
-            fd_mulhilo8(c2[v], m1, &hi, &lo);
-            c0[v] = _mm256_xor_si256(hi, _mm256_set1_epi32((int)(a1 ^ rk0[1])));
-            c1[v] = lo;
-            c2[v] = _mm256_xor_si256(c3[v], _mm256_set1_epi32(
-                                          (int)((uint32_t)(p0 >> 32) ^ rk1[1])));
-            c3[v] = _mm256_set1_epi32((int)(uint32_t)p0);
-        }
+        const __m256i x21 = _mm256_set1_epi32((int)((uint32_t)(p0 >> 32) ^ FD_RK1(1)));
+        const __m256i x31 = _mm256_set1_epi32((int)(uint32_t)p0);
+        FD_WAYS2(FD_P8_DECL)
+        FD_WAYS2(FD_P8_START)
         for (int r = 2; r < FD_PHILOX_ROUNDS; r++) {
-            const __m256i kk0 = _mm256_set1_epi32((int)rk0[r]);
-            const __m256i kk1 = _mm256_set1_epi32((int)rk1[r]);
-            for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-                __m256i hi0, lo0, hi1, lo1;
-                fd_mulhilo8(c0[v], m0, &hi0, &lo0);
-                fd_mulhilo8(c2[v], m1, &hi1, &lo1);
-                c0[v] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[v]), kk0);
-                c1[v] = lo1;
-                c2[v] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[v]), kk1);
-                c3[v] = lo0;
-            }
+            const __m256i kk0 = _mm256_set1_epi32((int)FD_RK0(r));
+            const __m256i kk1 = _mm256_set1_epi32((int)FD_RK1(r));
+            FD_WAYS2(FD_P8_ROUND)
         }
-        for (int v = 0; v < FD_PHILOX_WAYS; v++) {
-            const __m256i t0 = _mm256_unpacklo_epi32(c0[v], c1[v]);
-            const __m256i t1 = _mm256_unpackhi_epi32(c0[v], c1[v]);
-            const __m256i t2 = _mm256_unpacklo_epi32(c2[v], c3[v]);
-            const __m256i t3 = _mm256_unpackhi_epi32(c2[v], c3[v]);
-            uint32_t *w = words + 4 * (q + 8 * v);
-            _mm256_storeu_si256((__m256i *)(w + 0), _mm256_unpacklo_epi64(t0, t2));
-            _mm256_storeu_si256((__m256i *)(w + 8), _mm256_unpackhi_epi64(t0, t2));
-            _mm256_storeu_si256((__m256i *)(w + 16), _mm256_unpacklo_epi64(t1, t3));
-            _mm256_storeu_si256((__m256i *)(w + 24), _mm256_unpackhi_epi64(t1, t3));
-        }
+        FD_WAYS2(FD_P8_STORE)
     }
 #else
     /* portable: FD_PHILOX_LANES blocks side by side in arrays, written so
@@ -379,96 +394,127 @@ static inline void fd_l1l2_grad(fd_index len, const float *w, fd_index cw,
  *                                      NULL, and terms == 0 leaves g alone)
  *   sums[0] = sum |w[j]|, sums[1] = sum w[j]^2  (double)
  * The sums go into 16 double lanes, element k of the piece into lane k % 16,
- * each lane from 0.0 in element order, then the lanes are added in lane
+ * each lane from +0.0 in element order, then the lanes are added in lane
  * order 0..15: the same order at every vector width (2 zmm or 4 ymm of
  * lanes, or 16 scalars; a double product of floats is exact, and add is
- * add).  The gradient of a sub-block is updated right after its sums, while
- * it is in L1. */
+ * add).  The vector builds pad the last group with +0.0, which changes no
+ * lane (every term is >= +0 or NaN), and keep no local arrays (see
+ * FD_RK0).  The gradient of a sub-block is updated right after its sums,
+ * while it is in L1. */
+#if defined(__AVX512F__) || defined(__AVX2__)
+/* element l of the group starting at k (+0.0 past the end) */
+#define FD_W_AT(l) ((k + (l) < kend) ? w[(k + (l)) * cw] : 0.0f)
+/* s += the 4 lanes of v, in order (register moves only) */
+static inline double fd_fold4(double s, __m256d v)
+{
+    s += _mm256_cvtsd_f64(v);
+    s += _mm256_cvtsd_f64(_mm256_permute4x64_pd(v, 0x01));
+    s += _mm256_cvtsd_f64(_mm256_permute4x64_pd(v, 0x02));
+    s += _mm256_cvtsd_f64(_mm256_permute4x64_pd(v, 0x03));
+    return s;
+}
+#endif
+
 FD_DR_LINKAGE void FD_DR(fd_l1l2_row)(fd_index len, const float *w,
                                       fd_index cw, float *g, fd_index cg,
                                       float c1, float c2, int terms,
                                       double sums[2])
 {
-    double a1[FD_L1L2_LANES], a2[FD_L1L2_LANES];
-    for (int l = 0; l < FD_L1L2_LANES; l++)
-        a1[l] = a2[l] = 0.0;
 #if defined(__AVX512F__)
     __m512d s1a = _mm512_setzero_pd(), s1b = _mm512_setzero_pd();
     __m512d s2a = _mm512_setzero_pd(), s2b = _mm512_setzero_pd();
-#elif defined(__AVX2__)
-    __m256d q1[4], q2[4];
-    for (int r = 0; r < 4; r++)
-        q1[r] = q2[r] = _mm256_setzero_pd();
-    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFll));
-#endif
-    fd_index k = 0;   /* elements of the piece summed so far */
     for (fd_index k0 = 0; k0 < len; k0 += FD_L1L2_SUB) {
         const fd_index kend = fd_min(len, k0 + FD_L1L2_SUB);
-        const fd_index kvec = kend - (kend - k0) % FD_L1L2_LANES;
-        if (cw == 1) {
-#if defined(__AVX512F__)
-            for (; k < kvec; k += 16) {
-                const __m512 v = _mm512_loadu_ps(w + k);
-                const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-                const __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
-                s1a = _mm512_add_pd(s1a, _mm512_abs_pd(lo));
-                s1b = _mm512_add_pd(s1b, _mm512_abs_pd(hi));
-                s2a = _mm512_add_pd(s2a, _mm512_mul_pd(lo, lo));
-                s2b = _mm512_add_pd(s2b, _mm512_mul_pd(hi, hi));
-            }
-#elif defined(__AVX2__)
-            for (; k < kvec; k += 16) {
-                for (int r = 0; r < 4; r++) {
-                    const __m256d d = _mm256_cvtps_pd(_mm_loadu_ps(w + k + 4 * r));
-                    q1[r] = _mm256_add_pd(q1[r], _mm256_and_pd(d, absmask));
-                    q2[r] = _mm256_add_pd(q2[r], _mm256_mul_pd(d, d));
-                }
-            }
-#endif
+        for (fd_index k = k0; k < kend; k += 16) {
+            __m512 v;
+            if (cw == 1 && k + 16 <= kend)
+                v = _mm512_loadu_ps(w + k);
+            else
+                v = _mm512_setr_ps(FD_W_AT(0), FD_W_AT(1), FD_W_AT(2), FD_W_AT(3),
+                                   FD_W_AT(4), FD_W_AT(5), FD_W_AT(6), FD_W_AT(7),
+                                   FD_W_AT(8), FD_W_AT(9), FD_W_AT(10), FD_W_AT(11),
+                                   FD_W_AT(12), FD_W_AT(13), FD_W_AT(14), FD_W_AT(15));
+            const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            const __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+            s1a = _mm512_add_pd(s1a, _mm512_abs_pd(lo));
+            s1b = _mm512_add_pd(s1b, _mm512_abs_pd(hi));
+            s2a = _mm512_add_pd(s2a, _mm512_mul_pd(lo, lo));
+            s2b = _mm512_add_pd(s2b, _mm512_mul_pd(hi, hi));
         }
-        for (; k < kvec; k += FD_L1L2_LANES)   /* strided, or the portable build */
-            for (int l = 0; l < FD_L1L2_LANES; l++) {
-                const double d = (double)w[(k + l) * cw];
-                a1[l] += fabs(d);
-                a2[l] += d * d;
-            }
-        for (int l = 0; k + l < kend; l++) {   /* the last, partial group */
-            const double d = (double)w[(k + l) * cw];
-            a1[l] += fabs(d);
-            a2[l] += d * d;
-        }
-        k = kend;
         if (g != NULL && terms != 0)
-            fd_l1l2_grad(kend - k0, w + k0 * cw, cw, g + k0 * cg, cg, c1, c2,
-                         terms);
+            fd_l1l2_grad(kend - k0, w + k0 * cw, cw, g + k0 * cg, cg, c1, c2, terms);
     }
     {
-        double s1 = 0.0, s2 = 0.0;
-#if defined(__AVX512F__)
-        double v1[16], v2[16];
-        _mm512_storeu_pd(v1, s1a);
-        _mm512_storeu_pd(v1 + 8, s1b);
-        _mm512_storeu_pd(v2, s2a);
-        _mm512_storeu_pd(v2 + 8, s2b);
-#elif defined(__AVX2__)
-        double v1[16], v2[16];
-        for (int r = 0; r < 4; r++) {
-            _mm256_storeu_pd(v1 + 4 * r, q1[r]);
-            _mm256_storeu_pd(v2 + 4 * r, q2[r]);
-        }
-#endif
-        for (int l = 0; l < FD_L1L2_LANES; l++) {
-#if defined(__AVX512F__) || defined(__AVX2__)
-            /* the vector lanes hold the whole groups, the scalar lanes
-             * the last partial group (or everything, when strided): the
-             * vector part first is element order */
-            a1[l] = v1[l] + a1[l];
-            a2[l] = v2[l] + a2[l];
-#endif
-            s1 += a1[l];
-            s2 += a2[l];
-        }
-        sums[0] = s1;
-        sums[1] = s2;
+        double f1 = 0.0, f2 = 0.0;
+        f1 = fd_fold4(f1, _mm512_castpd512_pd256(s1a));
+        f1 = fd_fold4(f1, _mm512_extractf64x4_pd(s1a, 1));
+        f1 = fd_fold4(f1, _mm512_castpd512_pd256(s1b));
+        f1 = fd_fold4(f1, _mm512_extractf64x4_pd(s1b, 1));
+        f2 = fd_fold4(f2, _mm512_castpd512_pd256(s2a));
+        f2 = fd_fold4(f2, _mm512_extractf64x4_pd(s2a, 1));
+        f2 = fd_fold4(f2, _mm512_castpd512_pd256(s2b));
+        f2 = fd_fold4(f2, _mm512_extractf64x4_pd(s2b, 1));
+        sums[0] = f1;
+        sums[1] = f2;
     }
+#elif defined(__AVX2__)
+    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFll));
+    __m256d q1a = _mm256_setzero_pd(), q1b = q1a, q1c = q1a, q1d = q1a;
+    __m256d q2a = q1a, q2b = q1a, q2c = q1a, q2d = q1a;
+#define FD_Q_ADD(q1, q2, d)                                                   \
+    do {                                                                      \
+        q1 = _mm256_add_pd(q1, _mm256_and_pd(d, absmask));                    \
+        q2 = _mm256_add_pd(q2, _mm256_mul_pd(d, d));                          \
+    } while (0)
+    for (fd_index k0 = 0; k0 < len; k0 += FD_L1L2_SUB) {
+        const fd_index kend = fd_min(len, k0 + FD_L1L2_SUB);
+        for (fd_index k = k0; k < kend; k += 16) {
+            __m128 va, vb, vc, vd;
+            if (cw == 1 && k + 16 <= kend) {
+                va = _mm_loadu_ps(w + k);
+                vb = _mm_loadu_ps(w + k + 4);
+                vc = _mm_loadu_ps(w + k + 8);
+                vd = _mm_loadu_ps(w + k + 12);
+            } else {
+                va = _mm_setr_ps(FD_W_AT(0), FD_W_AT(1), FD_W_AT(2), FD_W_AT(3));
+                vb = _mm_setr_ps(FD_W_AT(4), FD_W_AT(5), FD_W_AT(6), FD_W_AT(7));
+                vc = _mm_setr_ps(FD_W_AT(8), FD_W_AT(9), FD_W_AT(10), FD_W_AT(11));
+                vd = _mm_setr_ps(FD_W_AT(12), FD_W_AT(13), FD_W_AT(14), FD_W_AT(15));
+            }
+            const __m256d da = _mm256_cvtps_pd(va), db = _mm256_cvtps_pd(vb);
+            const __m256d dc = _mm256_cvtps_pd(vc), dd = _mm256_cvtps_pd(vd);
+            FD_Q_ADD(q1a, q2a, da);
+            FD_Q_ADD(q1b, q2b, db);
+            FD_Q_ADD(q1c, q2c, dc);
+            FD_Q_ADD(q1d, q2d, dd);
+        }
+        if (g != NULL && terms != 0)
+            fd_l1l2_grad(kend - k0, w + k0 * cw, cw, g + k0 * cg, cg, c1, c2, terms);
+    }
+    sums[0] = fd_fold4(fd_fold4(fd_fold4(fd_fold4(0.0, q1a), q1b), q1c), q1d);
+    sums[1] = fd_fold4(fd_fold4(fd_fold4(fd_fold4(0.0, q2a), q2b), q2c), q2d);
+#else
+    double a1[FD_L1L2_LANES], a2[FD_L1L2_LANES];
+    for (int l = 0; l < FD_L1L2_LANES; l++)
+        a1[l] = a2[l] = 0.0;
+    for (fd_index k0 = 0; k0 < len; k0 += FD_L1L2_SUB) {
+        const fd_index kend = fd_min(len, k0 + FD_L1L2_SUB);
+        for (fd_index k = k0; k < kend; k++) {
+            const double d = (double)w[k * cw];
+            a1[(k - k0) % FD_L1L2_LANES] += fabs(d);
+            a2[(k - k0) % FD_L1L2_LANES] += d * d;
+        }
+        if (g != NULL && terms != 0)
+            fd_l1l2_grad(kend - k0, w + k0 * cw, cw, g + k0 * cg, cg, c1, c2, terms);
+    }
+    {
+        double f1 = 0.0, f2 = 0.0;
+        for (int l = 0; l < FD_L1L2_LANES; l++) {
+            f1 += a1[l];
+            f2 += a2[l];
+        }
+        sums[0] = f1;
+        sums[1] = f2;
+    }
+#endif
 }
