@@ -186,17 +186,25 @@ def _word(v, bits, name, what):
 
 
 def _philox_rounds(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 on uint32 arrays (one block per position), key ints."""
+    """Philox4x32-10, one block per position: c0..c3 are uint64 arrays that
+    hold 32-bit words (updated in place and returned), k0, k1 ints.  uint64
+    throughout: a 32x32-bit product is exact, and no word is converted."""
+    low, s32 = np.uint64(_U32), np.uint64(32)
+    p0, p1 = np.empty_like(c0), np.empty_like(c0)
     for r in range(10):
         if r:
             k0 = (k0 + _PHILOX_W0) & _U32
             k1 = (k1 + _PHILOX_W1) & _U32
-        p0 = c0.astype(np.uint64) * _PHILOX_M0
-        p1 = c2.astype(np.uint64) * _PHILOX_M1
-        c0, c1, c2, c3 = ((p1 >> np.uint64(32)).astype(np.uint32) ^ c1 ^ np.uint32(k0),
-                          p1.astype(np.uint32),
-                          (p0 >> np.uint64(32)).astype(np.uint32) ^ c3 ^ np.uint32(k1),
-                          p0.astype(np.uint32))
+        np.multiply(c0, _PHILOX_M0, out=p0)          # (hi0, lo0)
+        np.multiply(c2, _PHILOX_M1, out=p1)          # (hi1, lo1)
+        np.right_shift(p1, s32, out=c0)              # c0 = hi1 ^ c1 ^ k0
+        c0 ^= c1
+        c0 ^= np.uint64(k0)
+        np.bitwise_and(p1, low, out=c1)              # c1 = lo1
+        np.right_shift(p0, s32, out=c2)              # c2 = hi0 ^ c3 ^ k1
+        c2 ^= c3
+        c2 ^= np.uint64(k1)
+        np.bitwise_and(p0, low, out=c3)              # c3 = lo0
     return c0, c1, c2, c3
 
 
@@ -205,7 +213,7 @@ def philox4x32_10(counter, key):
     if len(counter) != 4 or len(key) != 2:
         raise ValueError("philox4x32_10: counter has 4 words and key 2, got %d and %d"
                          % (len(counter), len(key)))
-    c = [np.array([_word(v, 32, "a counter word", "philox4x32_10")], np.uint32)
+    c = [np.array([_word(v, 32, "a counter word", "philox4x32_10")], np.uint64)
          for v in counter]
     k = [_word(v, 32, "a key word", "philox4x32_10") for v in key]
     return tuple(int(w[0]) for w in _philox_rounds(*c, *k))
@@ -236,15 +244,13 @@ def dropout_mask(shape, rate, seed, step):
     threshold = math.ceil(rate * 4294967296.0)   # exact: a power-of-two scaling
     if threshold == 0:
         return np.ones(shape, bool)
-    if threshold > _U32 or count == 0:
-        return np.zeros(shape, bool)
     blocks = np.arange((count + 3) // 4, dtype=np.uint64)
-    words = _philox_rounds(
-        (blocks & np.uint64(_U32)).astype(np.uint32), (blocks >> np.uint64(32)).astype(np.uint32),
-        np.full(blocks.shape, step & _U32, np.uint32),
-        np.full(blocks.shape, step >> 32, np.uint32), seed & _U32, seed >> 32)
+    words = _philox_rounds(blocks & np.uint64(_U32), blocks >> np.uint64(32),
+                           np.full(blocks.shape, step & _U32, np.uint64),
+                           np.full(blocks.shape, step >> 32, np.uint64),
+                           seed & _U32, seed >> 32)
     u = np.stack(words, axis=1).reshape(-1)[:count]   # counter order = element order
-    return (u >= np.uint32(threshold)).reshape(shape)
+    return (u >= np.uint64(threshold)).reshape(shape)   # threshold <= 2**32
 
 
 def dropout_forward_f32(x, out, rate, seed, step, nthreads=1):

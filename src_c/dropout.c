@@ -12,8 +12,9 @@
  * task makes the Philox words of 1024 elements at a time into a 4 KB stack
  * buffer (fd_philox_fill, vectorised per ISA) and applies them
  * (fd_dropout_row): the words never leave L1.  Generating the words costs
- * several times the memory traffic of the pass, so the team is forked from
- * FD_DROPOUT_PAR_MIN elements on, not FD_PAR_MIN_ELEMS.
+ * several times the memory traffic of the pass (128x512: 4.5 relu passes;
+ * the AVX-512 fill alone is ~11 us, about one vpmuludq per cycle), so the
+ * team is forked from FD_DROPOUT_PAR_MIN elements on, not FD_PAR_MIN_ELEMS.
  *
  * The arithmetic, which fastdense/reference.py repeats:
  *     scale = 1.0f / (1.0f - (float)rate)            (float32, as Keras/TF)
@@ -40,8 +41,9 @@
 #include "dropout_rows.h"
 
 /* Masked dropout work below this many elements runs on one thread.
- * Measured (tests_c/bench_dropout.c, AVX-512, idle machine): 128x512 takes
- * about 20 us on one thread; two threads pay from about 32k elements. */
+ * Measured with tests_c/bench_dropout.py (AVX-512, Zen 5, medians of
+ * interleaved runs): 32x512 takes 7 us on one thread, 64x512 12.6 us (7.4 on
+ * two), 128x512 21.7 us (13.5 on two): two threads pay from 32k elements. */
 #define FD_DROPOUT_PAR_MIN 32768
 
 /* elements per Philox buffer (a multiple of 4 * FD_PHILOX_GROUP) */
