@@ -15,7 +15,8 @@ from . import ops
 # The Keras-style modules load on first use (fastdense.models, ...), so that
 # `import fastdense` for the drop-in ops stays light.
 _SUBMODULES = ("models", "layers", "optimizers", "losses", "activations",
-               "metrics", "callbacks", "utils", "datasets", "reference")
+               "metrics", "callbacks", "utils", "datasets", "reference",
+               "regularizers", "initializers", "schedules", "engine")
 
 __all__ = ["__version__", "backend", "set_backend", "use_backend",
            "get_num_threads", "set_num_threads", "show_config", "ops"] + list(_SUBMODULES)

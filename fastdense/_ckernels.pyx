@@ -637,3 +637,163 @@ def adamw_update_f32(float[:, :] param, const float[:, :] grad,
                                      nthreads)
     _check(status, "adamw_update_f32")
     return param.base
+# ---- dropout and weight regularizers (philox.h, dropout.c, regularize.c) ----
+
+from libc.stdint cimport uint32_t, uint64_t
+from operator import index as _index
+
+cdef extern from "fastdense.h" nogil:
+    int fd_philox4x32_10(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    int fd_dropout_forward_f32(fd_index m, fd_index n,
+                               const float *x, fd_index rs_x, fd_index cs_x,
+                               float *out, fd_index rs_o, fd_index cs_o,
+                               double rate, uint64_t seed, uint64_t step,
+                               int nthreads)
+    int fd_dropout_backward_f32(fd_index m, fd_index n,
+                                const float *grad, fd_index rs_g, fd_index cs_g,
+                                float *out, fd_index rs_o, fd_index cs_o,
+                                double rate, uint64_t seed, uint64_t step,
+                                int nthreads)
+    int fd_relu_dropout_backward_f32(fd_index m, fd_index n,
+                                     const float *grad, fd_index rs_g, fd_index cs_g,
+                                     const float *y, fd_index rs_y, fd_index cs_y,
+                                     float *out, fd_index rs_o, fd_index cs_o,
+                                     double rate, float *bias_grad, fd_index inc_bg,
+                                     int nthreads)
+    int fd_l1l2_penalty_grad_f32(fd_index m, fd_index n,
+                                 const float *w, fd_index rs_w, fd_index cs_w,
+                                 float *grad, fd_index rs_g, fd_index cs_g,
+                                 double l1, double l2, double *penalty,
+                                 int nthreads)
+
+
+cdef inline int _check_rate(double rate, str what) except -1:
+    if not (0.0 <= rate < 1.0):
+        raise ValueError("%s: the dropout rate must be in [0, 1), got %r"
+                         % (what, rate))
+    return 0
+
+
+cdef inline object _word(object v, object bits, str name, str what):
+    """v as a Python int in [0, 2**bits): TypeError for non-integers,
+    ValueError out of range."""
+    try:
+        v = _index(v)
+    except TypeError:
+        raise TypeError("%s: %s must be an integer, got %r" % (what, name, v)) from None
+    if not 0 <= v < (1 << bits):
+        raise ValueError("%s: %s must be in [0, 2**%d), got %d" % (what, name, bits, v))
+    return v
+
+
+cdef inline uint64_t _u64(object v, str name, str what) except? 0:
+    return <uint64_t>_word(v, 64, name, what)
+
+
+def philox4x32_10(counter, key):
+    """The 4 words (ints) of Philox4x32-10(counter: 4 ints, key: 2 ints)."""
+    cdef uint32_t c[4]
+    cdef uint32_t k[2]
+    cdef uint32_t o[4]
+    cdef int i
+    if len(counter) != 4 or len(key) != 2:
+        raise ValueError("philox4x32_10: counter has 4 words and key 2, got %d and %d"
+                         % (len(counter), len(key)))
+    for i in range(4):
+        c[i] = <uint32_t>_word(counter[i], 32, "a counter word", "philox4x32_10")
+    for i in range(2):
+        k[i] = <uint32_t>_word(key[i], 32, "a key word", "philox4x32_10")
+    fd_philox4x32_10(c, k, o)
+    return (int(o[0]), int(o[1]), int(o[2]), int(o[3]))
+
+
+def dropout_forward_f32(const float[:, :] x, float[:, :] out, double rate, seed,
+                        step, int nthreads=1):
+    """OUT out = kept ? x / (1 - rate) : 0, the mask from (seed, step) (philox.h)."""
+    _same_shape(x, out, "dropout_forward_f32")
+    _check_rate(rate, "dropout_forward_f32")
+    cdef uint64_t s = _u64(seed, "seed", "dropout_forward_f32")
+    cdef uint64_t t = _u64(step, "step", "dropout_forward_f32")
+    cdef fd_index rx = _es(x.strides[0]), cx = _es(x.strides[1])
+    cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_dropout_forward_f32(x.shape[0], x.shape[1], &x[0, 0], rx, cx,
+                                        &out[0, 0], ro, co, rate, s, t, nthreads)
+    _check(status, "dropout_forward_f32")
+    return out.base
+
+
+def dropout_backward_f32(const float[:, :] grad, float[:, :] out, double rate, seed,
+                         step, int nthreads=1):
+    """OUT out = kept ? grad / (1 - rate) : 0, the forward's mask regenerated."""
+    _same_shape(grad, out, "dropout_backward_f32")
+    _check_rate(rate, "dropout_backward_f32")
+    cdef uint64_t s = _u64(seed, "seed", "dropout_backward_f32")
+    cdef uint64_t t = _u64(step, "step", "dropout_backward_f32")
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_dropout_backward_f32(grad.shape[0], grad.shape[1], &grad[0, 0],
+                                         rg, cg, &out[0, 0], ro, co, rate, s, t,
+                                         nthreads)
+    _check(status, "dropout_backward_f32")
+    return out.base
+
+
+def relu_dropout_backward_f32(const float[:, :] grad, const float[:, :] y,
+                              float[:, :] out, double rate, float[:] bias_grad=None,
+                              int nthreads=1):
+    """OUT out = y > 0 ? grad / (1 - rate) : 0 (y: the dropout output after a
+    relu); OUT bias_grad (optional) = column sums of out."""
+    _same_shape(grad, y, "relu_dropout_backward_f32")
+    _same_shape(grad, out, "relu_dropout_backward_f32")
+    _check_rate(rate, "relu_dropout_backward_f32")
+    cdef float *bg = NULL
+    cdef fd_index inc = 0
+    if bias_grad is not None:
+        if bias_grad.shape[0] != grad.shape[1]:
+            raise ValueError("relu_dropout_backward_f32: bias_grad has %d entries, "
+                             "grad has %d columns"
+                             % (bias_grad.shape[0], grad.shape[1]))
+        bg = &bias_grad[0]
+        inc = _es(bias_grad.strides[0])
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index ry = _es(y.strides[0]), cy = _es(y.strides[1])
+    cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_relu_dropout_backward_f32(grad.shape[0], grad.shape[1],
+                                              &grad[0, 0], rg, cg, &y[0, 0], ry, cy,
+                                              &out[0, 0], ro, co, rate, bg, inc,
+                                              nthreads)
+    _check(status, "relu_dropout_backward_f32")
+    return out.base
+
+
+def l1l2_penalty_grad_f32(const float[:, :] w, float[:, :] grad, double l1,
+                          double l2, int nthreads=1):
+    """Returns l1*sum|w| + l2*sum(w**2) (float); OUT grad (optional, None for
+    the penalty only) += l1*sign(w) + 2*l2*w (the terms with nonzero factors)."""
+    if not (0.0 <= l1 <= 3.4028234663852886e38):
+        raise ValueError("l1l2_penalty_grad_f32: l1 must be finite and >= 0 "
+                         "(float32), got %r" % l1)
+    if not (0.0 <= l2 <= 1.7014117331926443e38):
+        raise ValueError("l1l2_penalty_grad_f32: l2 must be finite and >= 0 "
+                         "(2*l2 a float32), got %r" % l2)
+    cdef float *gp = NULL
+    cdef fd_index rg = 0, cg = 0
+    if grad is not None:
+        _same_shape(w, grad, "l1l2_penalty_grad_f32")
+        gp = &grad[0, 0]
+        rg = _es(grad.strides[0])
+        cg = _es(grad.strides[1])
+    cdef fd_index rw = _es(w.strides[0]), cw = _es(w.strides[1])
+    cdef double penalty = 0.0
+    cdef int status
+    with nogil:
+        status = fd_l1l2_penalty_grad_f32(w.shape[0], w.shape[1], &w[0, 0], rw, cw,
+                                          gp, rg, cg, l1, l2, &penalty, nthreads)
+    _check(status, "l1l2_penalty_grad_f32")
+    return float(penalty)

@@ -276,3 +276,151 @@ def adamw_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, decay, gscale=1
     decay = np.float32(decay)
     param -= param * decay
     return adam_update_f32(param, g, m, v, lr_t, beta1, beta2, eps)
+# ---- dropout and weight regularizers (src_c/philox.h, dropout.c, regularize.c)
+
+__all__ += ["philox4x32_10", "dropout_mask", "dropout_scale", "dropout_forward_f32",
+            "dropout_backward_f32", "relu_dropout_backward_f32",
+            "l1l2_penalty_grad_f32"]
+
+import math  # noqa: E402  (this family's block is kept in one piece)
+import operator  # noqa: E402
+
+_PHILOX_M0, _PHILOX_M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_PHILOX_W0, _PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
+_U32 = 0xFFFFFFFF
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _word(v, bits, name, what):
+    """v as a Python int in [0, 2**bits) (the binding's checks, word for word)."""
+    try:
+        v = operator.index(v)
+    except TypeError:
+        raise TypeError("%s: %s must be an integer, got %r" % (what, name, v)) from None
+    if not 0 <= v < (1 << bits):
+        raise ValueError("%s: %s must be in [0, 2**%d), got %d" % (what, name, bits, v))
+    return v
+
+
+def _philox_rounds(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10, one block per position: c0..c3 are uint64 arrays that
+    hold 32-bit words (updated in place and returned), k0, k1 ints.  uint64
+    throughout: a 32x32-bit product is exact, and no word is converted."""
+    low, s32 = np.uint64(_U32), np.uint64(32)
+    p0, p1 = np.empty_like(c0), np.empty_like(c0)
+    for r in range(10):
+        if r:
+            k0 = (k0 + _PHILOX_W0) & _U32
+            k1 = (k1 + _PHILOX_W1) & _U32
+        np.multiply(c0, _PHILOX_M0, out=p0)          # (hi0, lo0)
+        np.multiply(c2, _PHILOX_M1, out=p1)          # (hi1, lo1)
+        np.right_shift(p1, s32, out=c0)              # c0 = hi1 ^ c1 ^ k0
+        c0 ^= c1
+        c0 ^= np.uint64(k0)
+        np.bitwise_and(p1, low, out=c1)              # c1 = lo1
+        np.right_shift(p0, s32, out=c2)              # c2 = hi0 ^ c3 ^ k1
+        c2 ^= c3
+        c2 ^= np.uint64(k1)
+        np.bitwise_and(p0, low, out=c3)              # c3 = lo0
+    return c0, c1, c2, c3
+
+
+def philox4x32_10(counter, key):
+    """The 4 words (ints) of Philox4x32-10(counter: 4 ints, key: 2 ints)."""
+    if len(counter) != 4 or len(key) != 2:
+        raise ValueError("philox4x32_10: counter has 4 words and key 2, got %d and %d"
+                         % (len(counter), len(key)))
+    c = [np.array([_word(v, 32, "a counter word", "philox4x32_10")], np.uint64)
+         for v in counter]
+    k = [_word(v, 32, "a key word", "philox4x32_10") for v in key]
+    return tuple(int(w[0]) for w in _philox_rounds(*c, *k))
+
+
+def _check_rate(rate, what):
+    if not 0.0 <= rate < 1.0:
+        raise ValueError("%s: the dropout rate must be in [0, 1), got %r" % (what, rate))
+
+
+def dropout_scale(rate):
+    """The inverted-dropout scale, in float32 as the C kernels (and TF) form
+    it: ``1 / (1 - float32(rate))``."""
+    with np.errstate(divide="ignore"):   # float32(rate) == 1: inf, as in C
+        return np.float32(1) / (np.float32(1) - np.float32(rate))
+
+
+def dropout_mask(shape, rate, seed, step):
+    """The keep mask (bool, ``shape`` = (m, n)) of the dropout kernels:
+    element (i, j) is kept iff word (e % 4) of Philox4x32-10 with counter
+    (e // 4 as 64 bits, step as 64 bits) and key (seed as 64 bits), where
+    e = i*n + j, is >= ceil(rate * 2**32) (src_c/philox.h)."""
+    _check_rate(rate, "dropout_mask")
+    seed = _word(seed, 64, "seed", "dropout_mask")
+    step = _word(step, 64, "step", "dropout_mask")
+    m, n = shape
+    count = m * n
+    threshold = math.ceil(rate * 4294967296.0)   # exact: a power-of-two scaling
+    if threshold == 0:
+        return np.ones(shape, bool)
+    blocks = np.arange((count + 3) // 4, dtype=np.uint64)
+    words = _philox_rounds(blocks & np.uint64(_U32), blocks >> np.uint64(32),
+                           np.full(blocks.shape, step & _U32, np.uint64),
+                           np.full(blocks.shape, step >> 32, np.uint64),
+                           seed & _U32, seed >> 32)
+    u = np.stack(words, axis=1).reshape(-1)[:count]   # counter order = element order
+    return (u >= np.uint64(threshold)).reshape(shape)   # threshold <= 2**32
+
+
+def dropout_forward_f32(x, out, rate, seed, step, nthreads=1):
+    """out = x * dropout_scale(rate) where dropout_mask keeps, else 0."""
+    _check_rate(rate, "dropout_forward_f32")
+    keep = dropout_mask(x.shape, rate, seed, step)
+    out[...] = np.where(keep, x * dropout_scale(rate), np.float32(0))
+    return out
+
+
+def dropout_backward_f32(grad, out, rate, seed, step, nthreads=1):
+    """out = grad * dropout_scale(rate) where the forward kept, else 0."""
+    _check_rate(rate, "dropout_backward_f32")
+    keep = dropout_mask(grad.shape, rate, seed, step)
+    out[...] = np.where(keep, grad * dropout_scale(rate), np.float32(0))
+    return out
+
+
+def relu_dropout_backward_f32(grad, y, out, rate, bias_grad=None, nthreads=1):
+    """Dropout after relu, backward: out = grad * scale where the dropout
+    output y > 0, else 0; bias_grad (optional) = column sums of out."""
+    _check_rate(rate, "relu_dropout_backward_f32")
+    out[...] = np.where(y > 0, grad * dropout_scale(rate), np.float32(0))
+    if bias_grad is not None:
+        np.sum(out, axis=0, out=bias_grad)
+    return out
+
+
+def l1l2_penalty_grad_f32(w, grad, l1, l2, nthreads=1):
+    """Returns l1*sum|w| + l2*sum(w**2) (float64 sums; only the terms with a
+    nonzero factor); grad (None: penalty only) += float32(l1)*sign(w) +
+    float32(2*l2)*w, the same terms, in float32 as the C kernel."""
+    if not 0.0 <= l1 <= _F32_MAX:
+        raise ValueError("l1l2_penalty_grad_f32: l1 must be finite and >= 0 "
+                         "(float32), got %r" % l1)
+    if not 0.0 <= l2 <= _F32_MAX / 2:
+        raise ValueError("l1l2_penalty_grad_f32: l2 must be finite and >= 0 "
+                         "(2*l2 a float32), got %r" % l2)
+    has1, has2 = l1 != 0, l2 != 0
+    if w.size == 0 or not (has1 or has2):
+        return 0.0
+    if grad is not None:
+        c1, c2 = np.float32(l1), np.float32(2.0 * l2)
+        if has1 and has2:
+            grad += c1 * np.sign(w) + c2 * w
+        elif has1:
+            grad += c1 * np.sign(w)
+        else:
+            grad += c2 * w
+    w64 = w.astype(np.float64)
+    penalty = 0.0
+    if has1:
+        penalty += float(l1) * float(np.abs(w64).sum())
+    if has2:
+        penalty += float(l2) * float(np.square(w64).sum())
+    return penalty

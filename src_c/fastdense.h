@@ -250,6 +250,65 @@ int fd_adamw_update_f32(fd_index m, fd_index n,
                         float *v2, fd_index rs_v, fd_index cs_v,
                         float lr_t, float beta1, float beta2, float eps,
                         float decay, float gscale, float clip, int nthreads);
+/* ---- dropout and weight regularizers (philox.h, dropout.c, regularize.c) */
+
+/* out = Philox4x32-10(ctr, key) (Random123's philox4x32_10), for tests. */
+int fd_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2],
+                     uint32_t out[4]);
+
+/*
+ * Inverted dropout.  Element (i, j) of the m x n batch has the global index
+ * e = i*n + j; its word u(e) is word e % 4 of Philox4x32-10 with
+ *   key = (seed mod 2^32, seed >> 32),
+ *   counter = (e/4 mod 2^32, e/4 >> 32, step mod 2^32, step >> 32)
+ * and it is kept iff u(e) >= ceil(rate * 2^32) (philox.h has the details):
+ *   out = kept ? x * scale : 0,   scale = 1.0f / (1.0f - (float)rate)
+ * The mask depends on (seed, step, e) only: not on threads, SIMD level or
+ * layout.  0 <= rate < 1, else FD_EINVAL.  out may be x.
+ */
+int fd_dropout_forward_f32(fd_index m, fd_index n,
+                           const float *x, fd_index rs_x, fd_index cs_x,
+                           float *out, fd_index rs_o, fd_index cs_o,
+                           double rate, uint64_t seed, uint64_t step,
+                           int nthreads);
+
+/* grad_in = kept ? grad * scale : 0 with the forward's mask, regenerated
+ * from (rate, seed, step) (nothing is stored).  out may be grad. */
+int fd_dropout_backward_f32(fd_index m, fd_index n,
+                            const float *grad, fd_index rs_g, fd_index cs_g,
+                            float *out, fd_index rs_o, fd_index cs_o,
+                            double rate, uint64_t seed, uint64_t step,
+                            int nthreads);
+
+/* Dropout after a relu layer, both backward steps in one pass:
+ *   out = y > 0 ? grad * scale : 0      (y: the dropout *output*)
+ * with scale as above; bits of fd_dropout_backward_f32 then
+ * fd_relu_backward_f32 on the relu output.  When bias_grad is not NULL it
+ * receives the column sums of out (n floats at bias_grad[j*inc_bg]), summed
+ * as fd_relu_backward_f32 sums them.  out may be grad or y. */
+int fd_relu_dropout_backward_f32(fd_index m, fd_index n,
+                                 const float *grad, fd_index rs_g, fd_index cs_g,
+                                 const float *y, fd_index rs_y, fd_index cs_y,
+                                 float *out, fd_index rs_o, fd_index cs_o,
+                                 double rate, float *bias_grad, fd_index inc_bg,
+                                 int nthreads);
+
+/*
+ * The l1/l2 penalty and its gradient in one pass (regularize.c):
+ *   grad += c1*sign(w) + c2*w    c1 = (float)l1, c2 = (float)(2*l2), only
+ *                                the terms with a nonzero factor; sign(+-0)
+ *                                = 0, sign(NaN) = NaN (np.sign)
+ *   *penalty = l1*sum|w| + l2*sum w^2   (double; same bits for every thread
+ *                                count, SIMD level and layout)
+ * grad may be NULL (penalty only); penalty may be NULL.  l1, l2 must be
+ * finite and >= 0 with l1 and 2*l2 finite in float32, else FD_EINVAL.
+ * grad must not overlap w.
+ */
+int fd_l1l2_penalty_grad_f32(fd_index m, fd_index n,
+                             const float *w, fd_index rs_w, fd_index cs_w,
+                             float *grad, fd_index rs_g, fd_index cs_g,
+                             double l1, double l2, double *penalty,
+                             int nthreads);
 
 #ifdef __cplusplus
 }

@@ -1268,6 +1268,337 @@ static void test_optim_family(void)
     for (s = 0; s < N_EW_SHAPES; s++)
         test_sumsq(EW_SHAPES[s][0], EW_SHAPES[s][1]);
     test_optim_more_errors();
+/* ---- dropout and weight regularizers (philox.h, dropout.c, regularize.c) -- */
+/* Philox against Random123's known answers; every ISA fill (the one
+ * FASTDENSE_SIMD selects) against the scalar block, across the carry of the
+ * low counter word, into buffers of exactly the documented size; dropout
+ * forward/backward against the mask written out from philox.h's definition,
+ * exact, every layout, aliasing, 1..4 threads with the same bits; the fused
+ * relu + dropout backward against the composition of the separate kernels
+ * (bits); the l1/l2 gradient exact and the penalty within (N+2) 2^-53 of the
+ * double sum, the same bits for any thread count; bad arguments. */
+
+#include "dropout_internal.h"
+#include "philox.h"
+
+static void test_philox_kat(void)
+{
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u},
+        {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,
+         0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu},
+        {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u,
+         0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}};
+    snprintf(ctx, sizeof ctx, "philox4x32_10 known answers");
+    for (int t = 0; t < 3; t++) {
+        uint32_t out[4];
+        check_status(fd_philox4x32_10(kat[t], kat[t] + 4, out), FD_OK, "status");
+        for (int w = 0; w < 4; w++)
+            check(out[w] == kat[t][6 + w], "known answer", t, w, out[w], kat[t][6 + w], 0);
+    }
+    check_status(fd_philox4x32_10(NULL, kat[0], (uint32_t *)kat), FD_EINVAL, "NULL ctr");
+}
+
+static void test_philox_fill(void)
+{
+    const fd_dropout_table T = fd_dropout_select();
+    static const uint64_t starts[] = {0, 1, 3, 0xFFFFFFC0ull, 0xFFFFFFF9ull,
+                                      0x1FFFFFFF1ull, 0xFFFFFFFFFFFFFFC0ull, 123456789012345ull};
+    snprintf(ctx, sizeof ctx, "philox fill (%s)", fd_simd_name());
+    for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++)
+        for (fd_index nb = 1; nb <= 300; nb += 1 + nb / 8) {
+            /* exactly the blocks a vector build may write: nb rounded up */
+            const fd_index room = (nb + FD_PHILOX_GROUP - 1) / FD_PHILOX_GROUP * FD_PHILOX_GROUP;
+            uint32_t *got = (uint32_t *)malloc((size_t)room * 16);
+            const uint32_t k0 = (uint32_t)rnd(), k1 = (uint32_t)rnd();
+            const uint32_t s0 = (uint32_t)rnd(), s1 = (uint32_t)rnd();
+            fd_index bad = -1;
+            T.fd_philox_fill(got, starts[s], nb, k0, k1, s0, s1);
+            for (fd_index q = 0; q < nb && bad < 0; q++) {
+                const uint64_t b = starts[s] + (uint64_t)q;
+                uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), s0, s1};
+                fd_philox4x32_10_block(c, k0, k1);
+                if (memcmp(c, got + 4 * q, sizeof c) != 0)
+                    bad = q;
+            }
+            check(bad < 0, "fill == scalar blocks", (fd_index)s, nb, (double)bad, -1, 0);
+            free(got);
+        }
+}
+
+/* u(e) >= t of philox.h, written out */
+static int ref_kept(uint64_t e, double rate, uint64_t seed, uint64_t step)
+{
+    const uint64_t t = fd_dropout_threshold(rate), b = e >> 2;
+    uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), (uint32_t)step, (uint32_t)(step >> 32)};
+    fd_philox4x32_10_block(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+    return (uint64_t)c[e & 3] >= t;
+}
+
+static const double DROP_RATES[] = {0.0, 0.1, 0.5, 0.875, 0.999, 1.0 - 1.0 / 1073741824.0,
+                                    1.0 - 1.0 / 8589934592.0};
+#define N_DROP_RATES (sizeof DROP_RATES / sizeof DROP_RATES[0])
+
+static void test_dropout(fd_index m, fd_index n, int backward, int alias, double rate)
+{
+    int lx = rnd_int(L_COUNT), lo = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
+    const uint64_t seed = rnd(), step = rnd();
+    const float scale = 1.0f / (1.0f - (float)rate);
+    view X, O, O1;
+    float *xs, *r1, *r2;
+    if (alias)
+        lx = lo;
+    X = make_view(m, n, lx);
+    fill_random(&X, 3);
+    xs = snapshot(&X);
+    O = make_view(m, n, lo);
+    fill_output(&O, NAN);
+    snprintf(ctx, sizeof ctx, "dropout_%s m=%ld n=%ld x=%s out=%s%s rate=%.10g threads=%d",
+             backward ? "backward" : "forward", (long)m, (long)n, LNAME[lx], LNAME[lo],
+             alias ? " (out is x)" : "", rate, nt);
+    {
+        const view *res = alias ? &X : &O;
+        int (*fn)(fd_index, fd_index, const float *, fd_index, fd_index, float *, fd_index,
+                  fd_index, double, uint64_t, uint64_t, int) =
+            backward ? fd_dropout_backward_f32 : fd_dropout_forward_f32;
+        check_status(fn(m, n, X.base, X.rs, X.cs, res->base, res->rs, res->cs, rate, seed,
+                        step, nt), FD_OK, "status");
+        if (!alias)
+            check_gaps(&O);
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++) {
+                const uint64_t e = (uint64_t)i * (uint64_t)n + (uint64_t)j;
+                const float want = ref_kept(e, rate, seed, step) ? xs[i * n + j] * scale : 0.0f;
+                check_exact("value", i, j, *at(res, i, j), want);
+            }
+        r1 = snapshot(res);
+    }
+    /* one thread, C-order copies: the same bits */
+    {
+        view Xc = make_view(m, n, L_C);
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++)
+                *at(&Xc, i, j) = xs[i * n + j];
+        O1 = make_view(m, n, L_C);
+        fill_output(&O1, NAN);
+        fd_dropout_forward_f32(m, n, Xc.base, Xc.rs, Xc.cs, O1.base, O1.rs, O1.cs, rate,
+                               seed, step, 1);
+        free_view(&Xc);
+    }
+    r2 = snapshot(&O1);
+    check_identical("threads or layout change the result", r1, r2, m * n);
+    free(r1);
+    free(r2);
+    free(xs);
+    free_view(&X);
+    free_view(&O);
+    free_view(&O1);
+}
+
+/* relu_dropout_backward(g, dropout(relu(z))) against relu_backward(
+ * dropout_backward(g), relu(z)): the same bits (NaN where NaN) */
+static void test_relu_dropout(fd_index m, fd_index n, int with_bias, int alias_g)
+{
+    int lg = rnd_int(L_COUNT), ly = rnd_int(N_OUT_LAYOUTS), lo = rnd_int(N_OUT_LAYOUTS);
+    int nt = pick_threads();
+    const double rate = DROP_RATES[rnd_int((int)N_DROP_RATES)];
+    const uint64_t seed = rnd(), step = rnd();
+    view G, Z, YR, YD, T, W, O, BG, BW;
+    float *gs, *o, *w, *bo, *bw;
+    if (alias_g)
+        lg = lo;
+    G = make_view(m, n, lg);
+    fill_random(&G, 3);
+    gs = snapshot(&G);
+    Z = make_view(m, n, L_C);
+    fill_random(&Z, 3);
+    YR = make_view(m, n, L_C);
+    YD = make_view(m, n, ly);
+    T = make_view(m, n, L_C);
+    W = make_view(m, n, L_C);
+    O = make_view(m, n, lo);
+    BG = make_view(n, 1, rnd_int(2) ? L_C : L_STRIDED);
+    BW = make_view(n, 1, L_C);
+    snprintf(ctx, sizeof ctx,
+             "relu_dropout_backward m=%ld n=%ld grad=%s y=%s out=%s%s bias=%s rate=%.10g "
+             "threads=%d", (long)m, (long)n, LNAME[lg], LNAME[ly], LNAME[lo],
+             alias_g ? " (out is grad)" : "", with_bias ? LNAME[BG.layout] : "none", rate, nt);
+    fill_output(&YD, NAN);
+    fill_output(&O, NAN);
+    fill_output(&BG, NAN);
+    fill_output(&BW, NAN);
+    fd_relu_f32(m, n, Z.base, Z.rs, Z.cs, YR.base, YR.rs, YR.cs, nt);
+    fd_dropout_forward_f32(m, n, YR.base, YR.rs, YR.cs, YD.base, YD.rs, YD.cs, rate, seed,
+                           step, nt);
+    /* the composition, from a copy of g */
+    {
+        view Gc = make_view(m, n, L_C);
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++)
+                *at(&Gc, i, j) = gs[i * n + j];
+        fd_dropout_backward_f32(m, n, Gc.base, Gc.rs, Gc.cs, T.base, T.rs, T.cs, rate, seed,
+                                step, 1);
+        fd_relu_backward_f32(m, n, T.base, T.rs, T.cs, YR.base, YR.rs, YR.cs, W.base, W.rs,
+                             W.cs, with_bias ? BW.base : NULL, BW.rs, 1);
+        free_view(&Gc);
+    }
+    {
+        const view *res = alias_g ? &G : &O;
+        check_status(fd_relu_dropout_backward_f32(m, n, G.base, G.rs, G.cs, YD.base, YD.rs,
+                                                  YD.cs, res->base, res->rs, res->cs, rate,
+                                                  with_bias ? BG.base : NULL, BG.rs, nt),
+                     FD_OK, "status");
+        if (!alias_g)
+            check_gaps(&O);
+        check_gaps(&BG);
+        o = snapshot(res);
+    }
+    w = snapshot(&W);
+    check_identical("fused != composition", o, w, m * n);
+    if (with_bias) {
+        bo = snapshot(&BG);
+        bw = snapshot(&BW);
+        check_identical("fused bias_grad != composition", bo, bw, n);
+        free(bo);
+        free(bw);
+    }
+    free(o);
+    free(w);
+    free(gs);
+    free_view(&G);
+    free_view(&Z);
+    free_view(&YR);
+    free_view(&YD);
+    free_view(&T);
+    free_view(&W);
+    free_view(&O);
+    free_view(&BG);
+    free_view(&BW);
+}
+
+static float ref_sign(float v) { return v > 0 ? 1.0f : (v < 0 ? -1.0f : (v == v ? 0.0f : v)); }
+
+static void test_l1l2(fd_index m, fd_index n, double l1, double l2, int with_grad)
+{
+    int lw = rnd_int(L_COUNT), lg = rnd_int(N_OUT_LAYOUTS), nt = pick_threads(), pass;
+    view W = make_view(m, n, lw), G = make_view(m, n, lg);
+    float *ws, *gs, *first = NULL;
+    double first_pen = 0.0;
+    const float c1 = (float)l1, c2 = (float)(2.0 * l2);
+    fill_random(&W, 3);
+    fill_random(&G, 0);
+    ws = snapshot(&W);
+    gs = snapshot(&G);
+    snprintf(ctx, sizeof ctx, "l1l2_penalty_grad m=%ld n=%ld w=%s grad=%s l1=%g l2=%g "
+             "threads=%d", (long)m, (long)n, LNAME[lw], with_grad ? LNAME[lg] : "NULL", l1,
+             l2, nt);
+    for (pass = 0; pass < 2; pass++) {
+        double pen = -1.0;
+        float *g;
+        /* the gradient starts from the same values on both passes */
+        for (fd_index t = 0; t < G.cnt; t++)
+            G.mem[t] = SENTINEL;
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++)
+                *at(&G, i, j) = gs[i * n + j];
+        check_status(fd_l1l2_penalty_grad_f32(m, n, W.base, W.rs, W.cs,
+                                              with_grad ? G.base : NULL, G.rs, G.cs, l1, l2,
+                                              &pen, pass == 0 ? nt : 1), FD_OK, "status");
+        check_gaps(&G);
+        g = snapshot(&G);
+        if (pass == 0) {
+            double s1 = 0.0, s2 = 0.0, want;
+            for (fd_index i = 0; i < m; i++)
+                for (fd_index j = 0; j < n; j++) {
+                    const float v = ws[i * n + j], g0 = gs[i * n + j];
+                    float d = 0.0f, wantg = g0;
+                    s1 += fabs((double)v);
+                    s2 += (double)v * (double)v;
+                    if (l1 != 0 && l2 != 0)
+                        d = c1 * ref_sign(v) + c2 * v;
+                    else if (l1 != 0)
+                        d = c1 * ref_sign(v);
+                    else if (l2 != 0)
+                        d = c2 * v;
+                    if (with_grad && (l1 != 0 || l2 != 0))
+                        wantg = g0 + d;
+                    check_exact("gradient", i, j, g[i * n + j], wantg);
+                }
+            want = (l1 != 0 ? l1 * s1 : 0.0) + (l2 != 0 ? l2 * s2 : 0.0);
+            check_close("penalty", 0, 0, pen, want,
+                        (double)(m * n + 2) * 2.0 * 1.1102230246251565e-16 * fabs(want));
+            first = g;
+            first_pen = pen;
+        } else {
+            check_identical("threads change the gradient", first, g, m * n);
+            check(memcmp(&pen, &first_pen, sizeof pen) == 0 ||
+                      (isnan(pen) && isnan(first_pen)),
+                  "threads change the penalty bits", 0, 0, pen, first_pen, 0);
+            free(g);
+        }
+    }
+    free(first);
+    free(ws);
+    free(gs);
+    free_view(&W);
+    free_view(&G);
+}
+
+static void test_dropout_bad_args(void)
+{
+    float z = 0;
+    double p;
+    snprintf(ctx, sizeof ctx, "dropout/regularizer bad arguments");
+    check_status(fd_dropout_forward_f32(-1, 1, &z, 1, 1, &z, 1, 1, 0.5, 1, 1, 1), FD_EINVAL,
+                 "forward m < 0");
+    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, 1.0, 1, 1, 1), FD_EINVAL,
+                 "forward rate 1");
+    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, -0.1, 1, 1, 1), FD_EINVAL,
+                 "forward rate < 0");
+    check_status(fd_dropout_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, NAN, 1, 1, 1), FD_EINVAL,
+                 "backward rate NaN");
+    check_status(fd_dropout_forward_f32(2, 2, NULL, 1, 1, &z, 1, 1, 0.5, 1, 1, 1), FD_EINVAL,
+                 "forward NULL x");
+    check_status(fd_dropout_forward_f32(0, 5, NULL, 1, 1, NULL, 1, 1, 0.5, 1, 1, 1), FD_OK,
+                 "forward empty");
+    check_status(fd_relu_dropout_backward_f32(1, -1, &z, 1, 1, &z, 1, 1, &z, 1, 1, 0.5, NULL,
+                                              0, 1), FD_EINVAL, "fused n < 0");
+    check_status(fd_relu_dropout_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, 2.0, NULL,
+                                              0, 1), FD_EINVAL, "fused rate 2");
+    check_status(fd_l1l2_penalty_grad_f32(1, 1, &z, 1, 1, &z, 1, 1, -1.0, 0.0, &p, 1),
+                 FD_EINVAL, "l1 < 0");
+    check_status(fd_l1l2_penalty_grad_f32(1, 1, &z, 1, 1, &z, 1, 1, 0.0, INFINITY, &p, 1),
+                 FD_EINVAL, "l2 inf");
+    check_status(fd_l1l2_penalty_grad_f32(1, 1, &z, 1, 1, &z, 1, 1, NAN, 0.0, &p, 1),
+                 FD_EINVAL, "l1 NaN");
+    check_status(fd_l1l2_penalty_grad_f32(1, 1, &z, 1, 1, &z, 1, 1, 0.0, 2e38, &p, 1),
+                 FD_EINVAL, "2*l2 beyond float32");
+    check_status(fd_l1l2_penalty_grad_f32(-1, 1, &z, 1, 1, &z, 1, 1, 0.1, 0.1, &p, 1),
+                 FD_EINVAL, "l1l2 m < 0");
+    check_status(fd_l1l2_penalty_grad_f32(2, 2, NULL, 1, 1, NULL, 1, 1, 0.1, 0.1, &p, 1),
+                 FD_EINVAL, "l1l2 NULL w");
+}
+
+static void test_dropout_family(void)
+{
+    static const double factors[][2] = {{0.01, 0.0}, {0.0, 0.01}, {0.3, 1.7}, {0.0, 0.0}};
+    test_philox_kat();
+    test_philox_fill();
+    for (size_t s = 0; s < N_EW_SHAPES; s++) {
+        const fd_index m = EW_SHAPES[s][0], n = EW_SHAPES[s][1];
+        for (int w = 0; w < 2; w++) {
+            test_dropout(m, n, w, rnd_int(2), DROP_RATES[rnd_int((int)N_DROP_RATES)]);
+            test_relu_dropout(m, n, w, rnd_int(2));
+            test_l1l2(m, n, factors[rnd_int(4)][0], factors[rnd_int(4)][1], w);
+        }
+    }
+    for (size_t r = 0; r < N_DROP_RATES; r++) {
+        test_dropout(37, 53, 0, 0, DROP_RATES[r]);
+        test_dropout(401, 353, 1, 1, DROP_RATES[r]);
+    }
+    for (int f = 0; f < 4; f++)
+        test_l1l2(784, 512, factors[f][0], factors[f][1], 1);
+    test_dropout_bad_args();
 }
 
 int main(int argc, char **argv)
@@ -1311,6 +1642,7 @@ int main(int argc, char **argv)
     test_softmax_xent_errors();
     test_bad_sizes();
     test_optim_family();
+    test_dropout_family();
     printf("%ld passed, %ld failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }
