@@ -648,12 +648,12 @@ cdef extern from "fastdense.h" nogil:
                                const float *x, fd_index rs_x, fd_index cs_x,
                                float *out, fd_index rs_o, fd_index cs_o,
                                double rate, uint64_t seed, uint64_t step,
-                               int nthreads)
+                               uint64_t first, int nthreads)
     int fd_dropout_backward_f32(fd_index m, fd_index n,
                                 const float *grad, fd_index rs_g, fd_index cs_g,
                                 float *out, fd_index rs_o, fd_index cs_o,
                                 double rate, uint64_t seed, uint64_t step,
-                                int nthreads)
+                                uint64_t first, int nthreads)
     int fd_relu_dropout_backward_f32(fd_index m, fd_index n,
                                      const float *grad, fd_index rs_g, fd_index cs_g,
                                      const float *y, fd_index rs_y, fd_index cs_y,
@@ -708,36 +708,39 @@ def philox4x32_10(counter, key):
 
 
 def dropout_forward_f32(const float[:, :] x, float[:, :] out, double rate, seed,
-                        step, int nthreads=1):
-    """OUT out = kept ? x / (1 - rate) : 0, the mask from (seed, step) (philox.h)."""
+                        step, int nthreads=1, first=0):
+    """OUT out = kept ? x / (1 - rate) : 0, the mask from (seed, step) (philox.h);
+    element (i, j) is mask element first + i*n + j."""
     _same_shape(x, out, "dropout_forward_f32")
     _check_rate(rate, "dropout_forward_f32")
     cdef uint64_t s = _u64(seed, "seed", "dropout_forward_f32")
     cdef uint64_t t = _u64(step, "step", "dropout_forward_f32")
+    cdef uint64_t e0 = _u64(first, "first", "dropout_forward_f32")
     cdef fd_index rx = _es(x.strides[0]), cx = _es(x.strides[1])
     cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
     cdef int status
     with nogil:
         status = fd_dropout_forward_f32(x.shape[0], x.shape[1], &x[0, 0], rx, cx,
-                                        &out[0, 0], ro, co, rate, s, t, nthreads)
+                                        &out[0, 0], ro, co, rate, s, t, e0, nthreads)
     _check(status, "dropout_forward_f32")
     return out.base
 
 
 def dropout_backward_f32(const float[:, :] grad, float[:, :] out, double rate, seed,
-                         step, int nthreads=1):
+                         step, int nthreads=1, first=0):
     """OUT out = kept ? grad / (1 - rate) : 0, the forward's mask regenerated."""
     _same_shape(grad, out, "dropout_backward_f32")
     _check_rate(rate, "dropout_backward_f32")
     cdef uint64_t s = _u64(seed, "seed", "dropout_backward_f32")
     cdef uint64_t t = _u64(step, "step", "dropout_backward_f32")
+    cdef uint64_t e0 = _u64(first, "first", "dropout_backward_f32")
     cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
     cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
     cdef int status
     with nogil:
         status = fd_dropout_backward_f32(grad.shape[0], grad.shape[1], &grad[0, 0],
                                          rg, cg, &out[0, 0], ro, co, rate, s, t,
-                                         nthreads)
+                                         e0, nthreads)
     _check(status, "dropout_backward_f32")
     return out.base
 

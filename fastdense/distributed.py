@@ -557,20 +557,30 @@ class CallComm:
         return int(sum(self._counts)), steps
 
     def local_rows(self, step, start, stop):
-        """This rank's rows [lo, hi) of global batch ``step`` (rows start:stop)."""
+        """This rank's rows [lo, hi) of global batch ``step`` (rows start:stop).
+
+        Also sets ``batch_row``: where those rows start in the global batch
+        (the ranks' shares in rank order), which the Dropout masks count from."""
         if self.sharded and self._counts is not None and self._parts is None:
             # one batch made of every rank's rows (train_on_batch)
             self._global_m = int(sum(self._counts))
+            self.batch_row = int(sum(self._counts[:self.rank]))
             return start, stop
         if self._parts is None:
             m = stop - start
             self._global_m = m
             lo, hi = _split(m, self.size, self.rank)
+            self.batch_row = lo
             return start + lo, start + hi
         total = 0
-        for c, p in zip(self._counts, self._parts):
-            total += max(0, min(p, c - step * p))
+        below = 0
+        for r, (c, p) in enumerate(zip(self._counts, self._parts)):
+            share = max(0, min(p, c - step * p))
+            total += share
+            if r < self.rank:
+                below += share
         self._global_m = total
+        self.batch_row = below
         p, c = self._parts[self.rank], self._counts[self.rank]
         lo = min(step * p, c)
         return lo, min(lo + p, c)

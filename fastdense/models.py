@@ -501,7 +501,7 @@ class Sequential:
         for mt in self.metrics:
             mt.reset_state()
         lo, hi = trainer.comm.local_rows(0, 0, n)     # [distributed] this rank's share
-        loss_sum = trainer.step(None, lo, hi)
+        loss_sum = trainer.step(None, lo, hi, batch_row=trainer.comm.batch_row)
         if trainer.comm.size > 1:                     # [distributed] the global batch's
             loss_sum = float(trainer.comm.reduce_sums([loss_sum])[0])
             for mt in self.metrics:

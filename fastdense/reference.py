@@ -348,40 +348,43 @@ def dropout_scale(rate):
         return np.float32(1) / (np.float32(1) - np.float32(rate))
 
 
-def dropout_mask(shape, rate, seed, step):
+def dropout_mask(shape, rate, seed, step, first=0):
     """The keep mask (bool, ``shape`` = (m, n)) of the dropout kernels:
     element (i, j) is kept iff word (e % 4) of Philox4x32-10 with counter
     (e // 4 as 64 bits, step as 64 bits) and key (seed as 64 bits), where
-    e = i*n + j, is >= ceil(rate * 2**32) (src_c/philox.h)."""
+    e = first + i*n + j, is >= ceil(rate * 2**32) (src_c/philox.h)."""
     _check_rate(rate, "dropout_mask")
     seed = _word(seed, 64, "seed", "dropout_mask")
     step = _word(step, 64, "step", "dropout_mask")
+    first = _word(first, 64, "first", "dropout_mask")
     m, n = shape
     count = m * n
     threshold = math.ceil(rate * 4294967296.0)   # exact: a power-of-two scaling
     if threshold == 0:
         return np.ones(shape, bool)
-    blocks = np.arange((count + 3) // 4, dtype=np.uint64)
+    lead = first & 3
+    b0 = first >> 2
+    blocks = np.uint64(b0) + np.arange((lead + count + 3) // 4, dtype=np.uint64)
     words = _philox_rounds(blocks & np.uint64(_U32), blocks >> np.uint64(32),
                            np.full(blocks.shape, step & _U32, np.uint64),
                            np.full(blocks.shape, step >> 32, np.uint64),
                            seed & _U32, seed >> 32)
-    u = np.stack(words, axis=1).reshape(-1)[:count]   # counter order = element order
+    u = np.stack(words, axis=1).reshape(-1)[lead:lead + count]   # counter order
     return (u >= np.uint64(threshold)).reshape(shape)   # threshold <= 2**32
 
 
-def dropout_forward_f32(x, out, rate, seed, step, nthreads=1):
+def dropout_forward_f32(x, out, rate, seed, step, nthreads=1, first=0):
     """out = x * dropout_scale(rate) where dropout_mask keeps, else 0."""
     _check_rate(rate, "dropout_forward_f32")
-    keep = dropout_mask(x.shape, rate, seed, step)
+    keep = dropout_mask(x.shape, rate, seed, step, first)
     out[...] = np.where(keep, x * dropout_scale(rate), np.float32(0))
     return out
 
 
-def dropout_backward_f32(grad, out, rate, seed, step, nthreads=1):
+def dropout_backward_f32(grad, out, rate, seed, step, nthreads=1, first=0):
     """out = grad * dropout_scale(rate) where the forward kept, else 0."""
     _check_rate(rate, "dropout_backward_f32")
-    keep = dropout_mask(grad.shape, rate, seed, step)
+    keep = dropout_mask(grad.shape, rate, seed, step, first)
     out[...] = np.where(keep, grad * dropout_scale(rate), np.float32(0))
     return out
 

@@ -168,7 +168,7 @@ static int fd_dropout_threads(fd_index work, int nthreads)
 static int fd_dropout_run(fd_index m, fd_index n, const float *x,
                           fd_index rs_x, fd_index cs_x, float *o, fd_index rs_o,
                           fd_index cs_o, double rate, uint64_t seed,
-                          uint64_t step, int nthreads)
+                          uint64_t step, uint64_t first, int nthreads)
 {
     fd_dropout_plan p;
     if (m < 0 || n < 0 || fd_dropout_plan_make(rate, seed, step, &p) != FD_OK)
@@ -195,7 +195,7 @@ static int fd_dropout_run(fd_index m, fd_index n, const float *x,
         const fd_index i = t / per_row;
         const fd_index j0 = (t % per_row) * FD_CHUNK;
         const fd_index j1 = fd_min(n, j0 + FD_CHUNK);
-        fd_dropout_piece(&T, &p, (uint64_t)i * (uint64_t)n + (uint64_t)j0,
+        fd_dropout_piece(&T, &p, first + (uint64_t)i * (uint64_t)n + (uint64_t)j0,
                          j1 - j0, x + i * rs_x + j0 * cs_x, cs_x,
                          o + i * rs_o + j0 * cs_o, cs_o);
     }
@@ -206,21 +206,21 @@ int fd_dropout_forward_f32(fd_index m, fd_index n,
                            const float *x, fd_index rs_x, fd_index cs_x,
                            float *out, fd_index rs_o, fd_index cs_o,
                            double rate, uint64_t seed, uint64_t step,
-                           int nthreads)
+                           uint64_t first, int nthreads)
 {
     return fd_dropout_run(m, n, x, rs_x, cs_x, out, rs_o, cs_o, rate, seed,
-                          step, nthreads);
+                          step, first, nthreads);
 }
 
 int fd_dropout_backward_f32(fd_index m, fd_index n,
                             const float *grad, fd_index rs_g, fd_index cs_g,
                             float *out, fd_index rs_o, fd_index cs_o,
                             double rate, uint64_t seed, uint64_t step,
-                            int nthreads)
+                            uint64_t first, int nthreads)
 {
     /* the same mask, the same scale: grad_in = keep ? grad * scale : 0 */
     return fd_dropout_run(m, n, grad, rs_g, cs_g, out, rs_o, cs_o, rate, seed,
-                          step, nthreads);
+                          step, first, nthreads);
 }
 
 /* ---- relu + dropout backward ------------------------------------------ */

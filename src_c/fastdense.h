@@ -264,21 +264,24 @@ int fd_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2],
  * and it is kept iff u(e) >= ceil(rate * 2^32) (philox.h has the details):
  *   out = kept ? x * scale : 0,   scale = 1.0f / (1.0f - (float)rate)
  * The mask depends on (seed, step, e) only: not on threads, SIMD level or
- * layout.  0 <= rate < 1, else FD_EINVAL.  out may be x.
+ * layout.  e = first + i*n + j: ``first`` is 0 for a whole batch, and r*n
+ * for rows r.. of a batch split between processes, so that each piece gets
+ * the mask the whole batch would.  0 <= rate < 1, else FD_EINVAL.  out may
+ * be x.
  */
 int fd_dropout_forward_f32(fd_index m, fd_index n,
                            const float *x, fd_index rs_x, fd_index cs_x,
                            float *out, fd_index rs_o, fd_index cs_o,
                            double rate, uint64_t seed, uint64_t step,
-                           int nthreads);
+                           uint64_t first, int nthreads);
 
 /* grad_in = kept ? grad * scale : 0 with the forward's mask, regenerated
- * from (rate, seed, step) (nothing is stored).  out may be grad. */
+ * from (rate, seed, step, first) (nothing is stored).  out may be grad. */
 int fd_dropout_backward_f32(fd_index m, fd_index n,
                             const float *grad, fd_index rs_g, fd_index cs_g,
                             float *out, fd_index rs_o, fd_index cs_o,
                             double rate, uint64_t seed, uint64_t step,
-                            int nthreads);
+                            uint64_t first, int nthreads);
 
 /* Dropout after a relu layer, both backward steps in one pass:
  *   out = y > 0 ? grad * scale : 0      (y: the dropout *output*)

@@ -601,3 +601,24 @@ def test_empty(mod, shape):
     b = np.full(shape[1], np.nan, np.float32)
     mod.relu_dropout_backward_f32(x, x, np.empty_like(x), 0.5, bias_grad=b)
     assert np.all(b == 0)
+
+
+# ---- a slice of a bigger batch: the `first` element offset ---------------------
+
+@pytest.mark.parametrize("r0,r1", [(0, 5), (1, 9), (3, 4), (7, 13)])
+@pytest.mark.parametrize("backward", [False, True])
+def test_rows_of_a_batch_get_the_whole_batch_mask(ckernels, reference, r0, r1, backward):
+    """Rows r0:r1 computed alone with first = r0*n give those rows of the
+    whole batch's result, in C and in the twin (distributed training splits
+    each global batch this way)."""
+    m, n, rate, seed, step = 13, 7, 0.4, 99, 5
+    x = np.random.default_rng(0).normal(size=(m, n)).astype(np.float32)
+    name = "dropout_backward_f32" if backward else "dropout_forward_f32"
+    for K in (ckernels, reference):
+        whole = getattr(K, name)(x, np.empty_like(x), rate, seed, step)
+        part = getattr(K, name)(x[r0:r1], np.empty((r1 - r0, n), np.float32), rate, seed,
+                                step, first=r0 * n)
+        np.testing.assert_array_equal(part, whole[r0:r1])
+    np.testing.assert_array_equal(
+        reference.dropout_mask((r1 - r0, n), rate, seed, step, first=r0 * n),
+        reference.dropout_mask((m, n), rate, seed, step)[r0:r1])

@@ -1268,6 +1268,8 @@ static void test_optim_family(void)
     for (s = 0; s < N_EW_SHAPES; s++)
         test_sumsq(EW_SHAPES[s][0], EW_SHAPES[s][1]);
     test_optim_more_errors();
+}
+
 /* ---- dropout and weight regularizers (philox.h, dropout.c, regularize.c) -- */
 /* Philox against Random123's known answers; every ISA fill (the one
  * FASTDENSE_SIMD selects) against the scalar block, across the carry of the
@@ -1343,6 +1345,8 @@ static void test_dropout(fd_index m, fd_index n, int backward, int alias, double
 {
     int lx = rnd_int(L_COUNT), lo = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
     const uint64_t seed = rnd(), step = rnd();
+    /* a slice of a bigger batch half the time, starting off a 4-word block */
+    const uint64_t first = rnd_int(2) ? (uint64_t)rnd_int(1000) * (uint64_t)(n + 1) + 1 : 0;
     const float scale = 1.0f / (1.0f - (float)rate);
     view X, O, O1;
     float *xs, *r1, *r2;
@@ -1359,15 +1363,15 @@ static void test_dropout(fd_index m, fd_index n, int backward, int alias, double
     {
         const view *res = alias ? &X : &O;
         int (*fn)(fd_index, fd_index, const float *, fd_index, fd_index, float *, fd_index,
-                  fd_index, double, uint64_t, uint64_t, int) =
+                  fd_index, double, uint64_t, uint64_t, uint64_t, int) =
             backward ? fd_dropout_backward_f32 : fd_dropout_forward_f32;
         check_status(fn(m, n, X.base, X.rs, X.cs, res->base, res->rs, res->cs, rate, seed,
-                        step, nt), FD_OK, "status");
+                        step, first, nt), FD_OK, "status");
         if (!alias)
             check_gaps(&O);
         for (fd_index i = 0; i < m; i++)
             for (fd_index j = 0; j < n; j++) {
-                const uint64_t e = (uint64_t)i * (uint64_t)n + (uint64_t)j;
+                const uint64_t e = first + (uint64_t)i * (uint64_t)n + (uint64_t)j;
                 const float want = ref_kept(e, rate, seed, step) ? xs[i * n + j] * scale : 0.0f;
                 check_exact("value", i, j, *at(res, i, j), want);
             }
@@ -1382,7 +1386,7 @@ static void test_dropout(fd_index m, fd_index n, int backward, int alias, double
         O1 = make_view(m, n, L_C);
         fill_output(&O1, NAN);
         fd_dropout_forward_f32(m, n, Xc.base, Xc.rs, Xc.cs, O1.base, O1.rs, O1.cs, rate,
-                               seed, step, 1);
+                               seed, step, first, 1);
         free_view(&Xc);
     }
     r2 = snapshot(&O1);
@@ -1429,7 +1433,7 @@ static void test_relu_dropout(fd_index m, fd_index n, int with_bias, int alias_g
     fill_output(&BW, NAN);
     fd_relu_f32(m, n, Z.base, Z.rs, Z.cs, YR.base, YR.rs, YR.cs, nt);
     fd_dropout_forward_f32(m, n, YR.base, YR.rs, YR.cs, YD.base, YD.rs, YD.cs, rate, seed,
-                           step, nt);
+                           step, 0, nt);
     /* the composition, from a copy of g */
     {
         view Gc = make_view(m, n, L_C);
@@ -1437,7 +1441,7 @@ static void test_relu_dropout(fd_index m, fd_index n, int with_bias, int alias_g
             for (fd_index j = 0; j < n; j++)
                 *at(&Gc, i, j) = gs[i * n + j];
         fd_dropout_backward_f32(m, n, Gc.base, Gc.rs, Gc.cs, T.base, T.rs, T.cs, rate, seed,
-                                step, 1);
+                                step, 0, 1);
         fd_relu_backward_f32(m, n, T.base, T.rs, T.cs, YR.base, YR.rs, YR.cs, W.base, W.rs,
                              W.cs, with_bias ? BW.base : NULL, BW.rs, 1);
         free_view(&Gc);
@@ -1549,17 +1553,17 @@ static void test_dropout_bad_args(void)
     float z = 0;
     double p;
     snprintf(ctx, sizeof ctx, "dropout/regularizer bad arguments");
-    check_status(fd_dropout_forward_f32(-1, 1, &z, 1, 1, &z, 1, 1, 0.5, 1, 1, 1), FD_EINVAL,
+    check_status(fd_dropout_forward_f32(-1, 1, &z, 1, 1, &z, 1, 1, 0.5, 1, 1,0, 1), FD_EINVAL,
                  "forward m < 0");
-    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, 1.0, 1, 1, 1), FD_EINVAL,
+    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, 1.0, 1, 1,0, 1), FD_EINVAL,
                  "forward rate 1");
-    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, -0.1, 1, 1, 1), FD_EINVAL,
+    check_status(fd_dropout_forward_f32(1, 1, &z, 1, 1, &z, 1, 1, -0.1, 1, 1,0, 1), FD_EINVAL,
                  "forward rate < 0");
-    check_status(fd_dropout_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, NAN, 1, 1, 1), FD_EINVAL,
+    check_status(fd_dropout_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, NAN, 1, 1,0, 1), FD_EINVAL,
                  "backward rate NaN");
-    check_status(fd_dropout_forward_f32(2, 2, NULL, 1, 1, &z, 1, 1, 0.5, 1, 1, 1), FD_EINVAL,
+    check_status(fd_dropout_forward_f32(2, 2, NULL, 1, 1, &z, 1, 1, 0.5, 1, 1,0, 1), FD_EINVAL,
                  "forward NULL x");
-    check_status(fd_dropout_forward_f32(0, 5, NULL, 1, 1, NULL, 1, 1, 0.5, 1, 1, 1), FD_OK,
+    check_status(fd_dropout_forward_f32(0, 5, NULL, 1, 1, NULL, 1, 1, 0.5, 1, 1,0, 1), FD_OK,
                  "forward empty");
     check_status(fd_relu_dropout_backward_f32(1, -1, &z, 1, 1, &z, 1, 1, &z, 1, 1, 0.5, NULL,
                                               0, 1), FD_EINVAL, "fused n < 0");

@@ -42,13 +42,14 @@ PREDICT_CHUNK = 2048
 
 class Context:
     """What layers see of the call: kernels, threads, mode, step counter."""
-    __slots__ = ("K", "nthreads", "training", "step")
+    __slots__ = ("K", "nthreads", "training", "step", "batch_row")
 
     def __init__(self, training):
         self.K = _config.kernels()
         self.nthreads = _config.get_num_threads()
         self.training = training
         self.step = 0
+        self.batch_row = 0     # where this process's rows start in the global batch
 
 
 class LocalComm:
@@ -70,6 +71,8 @@ class LocalComm:
     def schedule(self, n, batch_size):
         """(samples, steps per epoch) of the fit over this process's n rows."""
         return n, int(math.ceil(n / batch_size))
+
+    batch_row = 0      # where local_rows' rows start in the global batch
 
     def local_rows(self, step, start, stop):
         """This process's rows of global batch ``step`` (rows start:stop)."""
@@ -219,7 +222,7 @@ class Trainer:
         """Build the optimizer's state for the trainable parameters (once per fit)."""
         self.optimizer.build(self.store.n_params)
 
-    def step(self, rows, start, stop, update=True):
+    def step(self, rows, start, stop, update=True, batch_row=0):
         """Forward, backward and update on rows ``rows`` (or ``start:stop``).
 
         Returns the batch's loss sum (penalty included, times the batch
@@ -237,6 +240,7 @@ class Trainer:
             wb = (None if self.weights is None
                   else np.take(self.weights, rows, out=wbuf, mode="clip"))
         ctx.step = self.optimizer.iterations
+        ctx.batch_row = batch_row
         nodes = self.nodes
         inp = x_in
         for i, node in enumerate(nodes):
@@ -316,7 +320,7 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
                 cbs.on_train_batch_begin(b, batch_logs)
                 states = [mt.state_vector() for mt in metrics]
             rows = perm[lo:hi] if shuffle else None
-            loss_sum = trainer.step(rows, lo, hi)
+            loss_sum = trainer.step(rows, lo, hi, batch_row=comm.batch_row)
             loss_total += loss_sum
             weight_seen += m
             if batch_hooks:

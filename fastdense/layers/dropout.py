@@ -82,8 +82,11 @@ class Dropout(Layer):
         return act is not None and act.name == "relu" and hasattr(previous, "units")
 
     def forward(self, ctx, x, out, ws=None):
+        # element (i, j) draws mask element (batch_row + i) * n + j of the global
+        # batch, so a batch split across processes gets the one-process masks
         return ctx.K.dropout_forward_f32(x, out, self.rate, self._seed, ctx.step,
-                                         nthreads=ctx.nthreads)
+                                         nthreads=ctx.nthreads,
+                                         first=ctx.batch_row * x.shape[1])
 
     def backward(self, ctx, x, y, dy, dx, grads, ws=None, fuse_previous=False,
                  prev_bias_grad=None):
@@ -94,4 +97,5 @@ class Dropout(Layer):
             return K.relu_dropout_backward_f32(dy, y, dx, self.rate, bias_grad=prev_bias_grad,
                                                nthreads=ctx.nthreads)
         return K.dropout_backward_f32(dy, dx, self.rate, self._seed, ctx.step,
-                                      nthreads=ctx.nthreads)
+                                      nthreads=ctx.nthreads,
+                                      first=ctx.batch_row * dy.shape[1])

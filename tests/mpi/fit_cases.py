@@ -63,8 +63,8 @@ except ImportError:
 else:
     case("l2", 160, 32, regularizer=regularizers.l2(0.01))
 
-# Dropout: masks are counted by (step, element of the rank's slice), so the fit is
-# not the single-process one, but the ranks still hold the same weights
+# Dropout: masks are counted by (step, element of the GLOBAL batch), so each
+# rank's slice draws the masks one process would: the single-process fit
 utils.set_random_seed(8)
 x, labels = dataset(128)
 from fastdense import layers, models  # noqa: E402
@@ -72,8 +72,10 @@ net = models.Sequential([layers.Dense(16, activation="relu", input_shape=(12,)),
                          layers.Dropout(0.3), layers.Dense(3, activation="softmax")])
 net.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
 h = net.fit(x, utils.to_categorical(labels, 3), batch_size=32, epochs=2, verbose=0)
-write("dropout", {"history": history_of(h), "size": dist.size(),
-                  "iterations": net.optimizer.iterations}, net.get_weights())
+ev = net.evaluate(x_test, y_test, verbose=0)
+write("dropout", {"history": history_of(h), "evaluate": [float(v) for v in ev],
+                  "size": dist.size(), "iterations": net.optimizer.iterations},
+      net.get_weights())
 
 # train_on_batch: the same batch on every rank, split across them
 utils.set_random_seed(99)
