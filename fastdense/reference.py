@@ -190,6 +190,9 @@ def adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, nthreads=1):
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+# scale * alpha rounded to float32, as the kernel has it: y + scale*alpha is
+# then exactly 0 where y is the kernel's -scale*alpha (z -> -inf)
+_SELU_SA32 = float(np.float32(_SELU_SCALE * _SELU_ALPHA))
 _GELU_K2 = 2.0 * np.sqrt(2.0 / np.pi)
 _GELU_K1 = 0.044715
 _LOSS_EPSILON = 1e-7
@@ -211,7 +214,11 @@ def _store(out, values):
 
 
 def _backward(grad, deriv, out):
-    return _store(out, _f64(grad) * deriv)
+    # the derivative is a float32 quantity, as in the kernel: one that
+    # underflows to 0 makes an infinite gradient NaN there too
+    with np.errstate(over="ignore", invalid="ignore"):
+        d32 = np.asarray(deriv).astype(np.float32).astype(np.float64)
+        return _store(out, _f64(grad) * d32)
 
 
 def _nonneg(value, what):
@@ -263,7 +270,7 @@ def selu_f32(x, out, nthreads=1):
 def selu_backward_f32(grad, y, out, nthreads=1):
     """out = grad * (y > 0 ? scale : y + scale * alpha), y the selu output."""
     y = _f64(y)
-    return _backward(grad, np.where(y > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA), out)
+    return _backward(grad, np.where(y > 0, _SELU_SCALE, y + _SELU_SA32), out)
 
 
 def gelu_f32(x, out, nthreads=1):
