@@ -17,6 +17,8 @@ one binding of ``fastdense/_ckernels.pyx``, minus the ``fd_`` prefix:
 
 Arguments are trusted: checking them is the job of ``fastdense.ops``.
 """
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -221,6 +223,34 @@ def _backward(grad, deriv, out):
         return _store(out, _f64(grad) * d32)
 
 
+# The activation twins run tile by tile (8192 elements): a whole 128 x 512
+# batch in float64 makes temporaries of 512 KB, which malloc maps and unmaps
+# on every call, and the page faults cost 10x the arithmetic (measured:
+# exp(-|z|) 57 us with buffers, 566 us with fresh temporaries).
+_TILE = 8192
+
+
+def _tiled(n_in):
+    """Apply an elementwise twin (n_in input arrays, then out) per tile."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            arrays, rest = args[:n_in + 1], args[n_in + 1:]
+            out = arrays[-1]
+            m, n = out.shape
+            if m * n <= _TILE:
+                return fn(*args, **kwargs)
+            cols = min(n, _TILE)
+            rows = max(1, _TILE // cols)
+            for r0 in range(0, m, rows):
+                for c0 in range(0, n, cols):
+                    tile = np.s_[r0:r0 + rows, c0:c0 + cols]
+                    fn(*(a[tile] for a in arrays), *rest, **kwargs)
+            return out
+        return wrapper
+    return deco
+
+
 def _nonneg(value, what):
     if not value >= 0:
         raise ValueError("%s: alpha must be >= 0, got %r (the gradient is computed "
@@ -228,10 +258,21 @@ def _nonneg(value, what):
 
 
 def _sigmoid2(t):
-    """(s(t), s(t)(1 - s(t))) in float64 without overflow."""
+    """(s(t), s(t)(1 - s(t))) in float64 without overflow: e = exp(-|t|),
+    a = 1/(1 + e), s = a (t >= 0) or e a (t < 0), s(1 - s) = e a^2."""
     e = np.exp(-np.abs(t))
     a = 1.0 / (1.0 + e)
-    return np.where(t < 0, e * a, a), e * a * a
+    # (a select by arithmetic: np.where on a random mask mispredicts a branch
+    # per element, 5 ns each)
+    ea = e * a
+    s = ea + (t >= 0) * (a - ea)        # exactly e a for t < 0 (no 1 + (e - 1))
+    return s, ea * a
+
+
+def _limit(values, where, limit):
+    """values with ``limit`` at the (rare) positions ``where``."""
+    np.copyto(values, limit, where=where)
+    return values
 
 
 def normal_cdf_pdf(x):
@@ -243,163 +284,200 @@ def normal_cdf_pdf(x):
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
     half_erfc = 0.5 * t * np.exp(-z * z + poly)
-    cdf = np.where(x < 0, half_erfc, 1.0 - half_erfc)
+    cdf = half_erfc + (x >= 0) * (1.0 - 2.0 * half_erfc)   # 1 - half_erfc for x >= 0
     pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     return cdf, pdf
 
 
+def _times_limit(z, s):
+    """z * s, with the limit -0 where s == 0 (z = -inf included)."""
+    with np.errstate(invalid="ignore"):
+        return _limit(z * s, s == 0, -0.0)
+
+
+@_tiled(1)
 def elu_f32(x, out, alpha=1.0, nthreads=1):
     """out = x > 0 ? x : alpha (exp(x) - 1)."""
     z, alpha = _f64(x), _param(alpha)
-    return _store(out, np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0))))
+    return _store(out, alpha * np.expm1(np.minimum(z, 0)) + np.maximum(z, 0))
 
 
+@_tiled(2)
 def elu_backward_f32(grad, y, out, alpha=1.0, nthreads=1):
     """out = grad * (y > 0 ? 1 : y + alpha), y the elu output (alpha >= 0)."""
     _nonneg(alpha, "elu_backward_f32")
     y = _f64(y)
-    return _backward(grad, np.where(y > 0, 1.0, y + _param(alpha)), out)
+    return _backward(grad, (y > 0) + (y <= 0) * (np.minimum(y, 0) + _param(alpha)), out)
 
 
+@_tiled(1)
 def selu_f32(x, out, nthreads=1):
     """out = scale * (x > 0 ? x : alpha (exp(x) - 1)), Keras's constants."""
     z = _f64(x)
-    return _store(out, _SELU_SCALE * np.where(z > 0, z, _SELU_ALPHA * np.expm1(np.minimum(z, 0))))
+    return _store(out, _SELU_SCALE * (_SELU_ALPHA * np.expm1(np.minimum(z, 0))
+                                      + np.maximum(z, 0)))
 
 
+@_tiled(2)
 def selu_backward_f32(grad, y, out, nthreads=1):
     """out = grad * (y > 0 ? scale : y + scale * alpha), y the selu output."""
     y = _f64(y)
-    return _backward(grad, np.where(y > 0, _SELU_SCALE, y + _SELU_SA32), out)
+    return _backward(grad, (y > 0) * _SELU_SCALE + (y <= 0) * (np.minimum(y, 0) + _SELU_SA32),
+                     out)
 
 
+@_tiled(1)
 def gelu_f32(x, out, nthreads=1):
     """out = x Phi(x) (Keras 3 gelu, approximate=False)."""
     z = _f64(x)
     cdf, _ = normal_cdf_pdf(z)
-    with np.errstate(invalid="ignore"):
-        return _store(out, np.where(cdf == 0, -0.0, z * cdf))
+    return _store(out, _times_limit(z, cdf))
 
 
+@_tiled(2)
 def gelu_backward_f32(grad, z, out, nthreads=1):
     """out = grad * (Phi(z) + z phi(z)), z the pre-activation."""
     z = _f64(z)
     cdf, pdf = normal_cdf_pdf(z)
     with np.errstate(invalid="ignore"):
-        return _backward(grad, np.where(pdf == 0, cdf, cdf + z * pdf), out)
+        term = _limit(z * pdf, pdf == 0, 0.0)
+    return _backward(grad, cdf + term, out)
 
 
 def _gelu_tanh_arg(z):
     with np.errstate(over="ignore", invalid="ignore"):
-        return _GELU_K2 * (z + _GELU_K1 * z ** 3)
+        return _GELU_K2 * (z + _GELU_K1 * (z * z * z))
 
 
+@_tiled(1)
 def gelu_tanh_f32(x, out, nthreads=1):
     """out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x s(2u)."""
     z = _f64(x)
     s, _ = _sigmoid2(_gelu_tanh_arg(z))
-    with np.errstate(invalid="ignore"):
-        return _store(out, np.where(s == 0, -0.0, z * s))
+    return _store(out, _times_limit(z, s))
 
 
+@_tiled(2)
 def gelu_tanh_backward_f32(grad, z, out, nthreads=1):
     """out = grad * (s + z (2u)' s (1 - s)), z the pre-activation."""
     z = _f64(z)
     s, ds = _sigmoid2(_gelu_tanh_arg(z))
     with np.errstate(over="ignore", invalid="ignore"):
         du = _GELU_K2 * (1.0 + 3.0 * _GELU_K1 * z * z)
-        return _backward(grad, np.where(ds == 0, s, s + z * du * ds), out)
+        term = _limit(z * du * ds, ds == 0, 0.0)
+    return _backward(grad, s + term, out)
 
 
+@_tiled(1)
 def leaky_relu_f32(x, out, alpha=0.2, nthreads=1):
     """out = x > 0 ? x : alpha x."""
     z = _f64(x)
-    return _store(out, np.where(z > 0, z, _param(alpha) * z))
+    with np.errstate(invalid="ignore"):
+        return _store(out, np.maximum(z, 0) + _param(alpha) * np.minimum(z, 0))
 
 
+@_tiled(2)
 def leaky_relu_backward_f32(grad, y, out, alpha=0.2, nthreads=1):
     """out = grad * (y > 0 ? 1 : alpha), y the output (alpha >= 0)."""
     _nonneg(alpha, "leaky_relu_backward_f32")
-    return _backward(grad, np.where(_f64(y) > 0, 1.0, _param(alpha)), out)
+    alpha = _param(alpha)
+    return _backward(grad, alpha + (_f64(y) > 0) * (1.0 - alpha), out)
 
 
+@_tiled(1)
 def softplus_f32(x, out, nthreads=1):
-    """out = log(1 + exp(x))."""
-    return _store(out, np.logaddexp(0.0, _f64(x)))
+    """out = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    z = _f64(x)
+    return _store(out, np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
 
 
+@_tiled(2)
 def softplus_backward_f32(grad, y, out, nthreads=1):
     """out = grad * sigmoid(z) = grad * (1 - exp(-y)), y the softplus output."""
     return _backward(grad, -np.expm1(-_f64(y)), out)
 
 
+@_tiled(1)
 def swish_f32(x, out, nthreads=1):
     """out = x sigmoid(x) (silu)."""
     z = _f64(x)
     s, _ = _sigmoid2(z)
-    with np.errstate(invalid="ignore"):
-        return _store(out, np.where(s == 0, -0.0, z * s))
+    return _store(out, _times_limit(z, s))
 
 
+@_tiled(2)
 def swish_backward_f32(grad, z, out, nthreads=1):
     """out = grad * (s + z s (1 - s)), z the pre-activation."""
     z = _f64(z)
     s, ds = _sigmoid2(z)
     with np.errstate(invalid="ignore"):
-        return _backward(grad, np.where(ds == 0, s, s + z * ds), out)
+        term = _limit(z * ds, ds == 0, 0.0)
+    return _backward(grad, s + term, out)
 
 
+@_tiled(1)
 def exponential_f32(x, out, nthreads=1):
     """out = exp(x)."""
     with np.errstate(over="ignore"):
         return _store(out, np.exp(_f64(x)))
 
 
+@_tiled(2)
 def exponential_backward_f32(grad, y, out, nthreads=1):
     """out = grad * y, y the exponential output."""
     return _backward(grad, _f64(y), out)
 
 
+@_tiled(1)
 def hard_sigmoid_f32(x, out, slope=0.2, nthreads=1):
     """out = clip(slope x + 0.5, 0, 1) (Keras 2.3: slope 0.2; Keras 3: 1/6)."""
     return _store(out, np.clip(_param(slope) * _f64(x) + 0.5, 0.0, 1.0))
 
 
+@_tiled(2)
 def hard_sigmoid_backward_f32(grad, y, out, slope=0.2, nthreads=1):
-    """out = grad * (0 < y < 1 ? slope : 0), y the output."""
+    """out = grad * (0 < y < 1 ? slope : 0), y the output (NaN: slope)."""
     y = _f64(y)
-    return _backward(grad, np.where((y <= 0) | (y >= 1), 0.0, _param(slope)), out)
+    return _backward(grad, _param(slope) * ~((y <= 0) | (y >= 1)), out)
 
 
+@_tiled(1)
 def softsign_f32(x, out, nthreads=1):
     """out = x / (1 + |x|)."""
     z = _f64(x)
+    inf = np.isinf(z)
     with np.errstate(invalid="ignore"):
-        return _store(out, np.where(np.isinf(z), np.sign(z), z / (1.0 + np.abs(z))))
+        return _store(out, _limit(z / (1.0 + np.abs(z)), inf, np.sign(z)))
 
 
+@_tiled(2)
 def softsign_backward_f32(grad, z, out, nthreads=1):
     """out = grad / (1 + |z|)^2, z the pre-activation."""
-    return _backward(grad, 1.0 / np.square(1.0 + np.abs(_f64(z))), out)
+    a = 1.0 / (1.0 + np.abs(_f64(z)))
+    return _backward(grad, a * a, out)
 
 
+@_tiled(1)
 def sigmoid_f32(x, out, nthreads=1):
     """out = 1 / (1 + exp(-x)), without overflow."""
     s, _ = _sigmoid2(_f64(x))
     return _store(out, s)
 
 
+@_tiled(2)
 def sigmoid_backward_f32(grad, y, out, nthreads=1):
     """out = grad * y (1 - y), y the sigmoid output."""
     y = _f64(y)
     return _backward(grad, y * (1.0 - y), out)
 
 
+@_tiled(1)
 def tanh_f32(x, out, nthreads=1):
     """out = tanh(x)."""
     return _store(out, np.tanh(_f64(x)))
 
 
+@_tiled(2)
 def tanh_backward_f32(grad, y, out, nthreads=1):
     """out = grad * (1 - y^2), y the tanh output."""
     y = _f64(y)
