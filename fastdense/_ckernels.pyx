@@ -46,6 +46,8 @@ cdef extern from "fastdense.h" nogil:
                             const float *logits, fd_index rs_x, fd_index cs_x,
                             const float *y, fd_index rs_y, fd_index cs_y,
                             const int64_t *labels,
+                            const float *weights, fd_index inc_w,
+                            float label_smoothing,
                             float *probs, fd_index rs_p, fd_index cs_p,
                             float *grad, fd_index rs_g, fd_index cs_g,
                             float scale, double *loss_sum, int64_t *n_correct,
@@ -66,6 +68,92 @@ cdef extern from "fastdense.h" nogil:
                            float *m1, fd_index rs_m, fd_index cs_m,
                            float *v2, fd_index rs_v, fd_index cs_v,
                            float lr_t, float beta1, float beta2, float eps,
+                           int nthreads)
+    # ---- activations and losses (activations.c, losses.c) ----
+    int fd_elu_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                   float *, fd_index, fd_index, float, int)
+    int fd_elu_backward_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                            const float *, fd_index, fd_index, float *, fd_index,
+                            fd_index, float, int)
+    int fd_leaky_relu_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                          float *, fd_index, fd_index, float, int)
+    int fd_leaky_relu_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                   fd_index, const float *, fd_index, fd_index,
+                                   float *, fd_index, fd_index, float, int)
+    int fd_hard_sigmoid_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                            float *, fd_index, fd_index, float, int)
+    int fd_hard_sigmoid_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                     fd_index, const float *, fd_index, fd_index,
+                                     float *, fd_index, fd_index, float, int)
+    int fd_selu_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                    float *, fd_index, fd_index, int)
+    int fd_selu_backward_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                             const float *, fd_index, fd_index, float *, fd_index,
+                             fd_index, int)
+    int fd_gelu_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                    float *, fd_index, fd_index, int)
+    int fd_gelu_backward_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                             const float *, fd_index, fd_index, float *, fd_index,
+                             fd_index, int)
+    int fd_gelu_tanh_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                         float *, fd_index, fd_index, int)
+    int fd_gelu_tanh_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                  fd_index, const float *, fd_index, fd_index,
+                                  float *, fd_index, fd_index, int)
+    int fd_softplus_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                        float *, fd_index, fd_index, int)
+    int fd_softplus_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                 fd_index, const float *, fd_index, fd_index,
+                                 float *, fd_index, fd_index, int)
+    int fd_swish_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                     float *, fd_index, fd_index, int)
+    int fd_swish_backward_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                              const float *, fd_index, fd_index, float *, fd_index,
+                              fd_index, int)
+    int fd_exponential_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                           float *, fd_index, fd_index, int)
+    int fd_exponential_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                    fd_index, const float *, fd_index, fd_index,
+                                    float *, fd_index, fd_index, int)
+    int fd_softsign_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                        float *, fd_index, fd_index, int)
+    int fd_softsign_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                 fd_index, const float *, fd_index, fd_index,
+                                 float *, fd_index, fd_index, int)
+    int fd_sigmoid_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                       float *, fd_index, fd_index, int)
+    int fd_sigmoid_backward_f32(fd_index, fd_index, const float *, fd_index,
+                                fd_index, const float *, fd_index, fd_index,
+                                float *, fd_index, fd_index, int)
+    int fd_tanh_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                    float *, fd_index, fd_index, int)
+    int fd_tanh_backward_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                             const float *, fd_index, fd_index, float *, fd_index,
+                             fd_index, int)
+    int fd_mse_loss_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, const float *, fd_index,
+                        float *, fd_index, fd_index, float, double *, int)
+    int fd_mae_loss_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, const float *, fd_index,
+                        float *, fd_index, fd_index, float, double *, int)
+    int fd_log_cosh_loss_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                             const float *, fd_index, fd_index, const float *,
+                             fd_index, float *, fd_index, fd_index, float, double *,
+                             int)
+    int fd_kld_loss_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, const float *, fd_index,
+                        float *, fd_index, fd_index, float, double *, int)
+    int fd_huber_loss_f32(fd_index, fd_index, const float *, fd_index, fd_index,
+                          const float *, fd_index, fd_index, const float *, fd_index,
+                          float *, fd_index, fd_index, float, float, double *, int)
+    int fd_sigmoid_bce_f32(fd_index m, fd_index n,
+                           const float *logits, fd_index rs_x, fd_index cs_x,
+                           const float *y, fd_index rs_y, fd_index cs_y,
+                           const float *weights, fd_index inc_w,
+                           float label_smoothing,
+                           float *probs, fd_index rs_p, fd_index cs_p,
+                           float *grad, fd_index rs_g, fd_index cs_g,
+                           float scale, double *loss_sum, int64_t *n_correct,
                            int nthreads)
 
 
@@ -110,6 +198,16 @@ cdef inline int _check_index(const int64_t[:] idx, Py_ssize_t bound,
             raise ValueError("%s: index %d out of range [0, %d)"
                              % (what, idx[i], bound))
     return 0
+
+
+cdef inline const float *_row_weights(const float[:] weights, Py_ssize_t m,
+                                     str what) except? NULL:
+    """The pointer of a per-row weight vector of length m (NULL when m == 0)."""
+    if weights.shape[0] != m:
+        raise ValueError("%s: %d weights for %d rows" % (what, weights.shape[0], m))
+    if m == 0:
+        return NULL
+    return &weights[0]
 
 
 def simd_name():
@@ -250,11 +348,14 @@ def softmax_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
 
 
 def softmax_xent_f32(const float[:, :] logits, target, float[:, :] probs=None,
-                     float[:, :] grad=None, float scale=1.0, int nthreads=1):
+                     float[:, :] grad=None, float scale=1.0, int nthreads=1,
+                     const float[:] weights=None, float label_smoothing=0.0):
     """Softmax + cross-entropy; returns (loss_sum, n_correct).
 
     IN target: float32 (m, n) distribution or int64 (m,) class labels.
-    OUT probs, grad (optional): softmax and (softmax - y) * scale.
+    IN weights (optional): float32 (m,) per-row weights.
+    OUT probs, grad (optional): softmax and (softmax - t) * scale * w, with
+    t the target after label smoothing.
     """
     cdef Py_ssize_t m = logits.shape[0], n = logits.shape[1]
     cdef const float[:, :] y = None
@@ -288,13 +389,22 @@ def softmax_xent_f32(const float[:, :] logits, target, float[:, :] probs=None,
         gp = &grad[0, 0]
         rg = _es(grad.strides[0])
         cg = _es(grad.strides[1])
+    cdef const float *wp = NULL
+    cdef fd_index inc_w = 0
+    if weights is not None:
+        wp = _row_weights(weights, m, "softmax_xent_f32")
+        inc_w = _es(weights.strides[0])
+    if not (0.0 <= label_smoothing <= 1.0):
+        raise ValueError("softmax_xent_f32: label_smoothing must be in [0, 1], got %r"
+                         % label_smoothing)
     cdef fd_index rx = _es(logits.strides[0]), cx = _es(logits.strides[1])
     cdef double loss = 0.0
     cdef int64_t hits = 0
     cdef int status
     with nogil:
         status = fd_softmax_xent_f32(m, n, &logits[0, 0], rx, cx, yp, ry, cy,
-                                     lp, pp, rp, cp, gp, rg, cg, scale,
+                                     lp, wp, inc_w, label_smoothing,
+                                     pp, rp, cp, gp, rg, cg, scale,
                                      &loss, &hits, nthreads)
     if status == FD_EINVAL and lp != NULL:
         raise ValueError("softmax_xent_f32: labels must be in [0, %d)" % n)
@@ -800,3 +910,361 @@ def l1l2_penalty_grad_f32(const float[:, :] w, float[:, :] grad, double l1,
                                           gp, rg, cg, l1, l2, &penalty, nthreads)
     _check(status, "l1l2_penalty_grad_f32")
     return float(penalty)
+
+
+# ---- activations and losses (activations.c, losses.c) --------------------
+# One pair of bindings per activation: NAME_f32(x, out[, param]) and
+# NAME_backward_f32(grad, src, out[, param]) with src = y (the output) or z
+# (the pre-activation), as fastdense.h says.  Losses return loss_sum (and
+# n_correct for the fused sigmoid + binary cross-entropy).
+
+ctypedef int (*_fwd0_t)(fd_index, fd_index, const float *, fd_index, fd_index,
+                        float *, fd_index, fd_index, int) noexcept nogil
+ctypedef int (*_fwd1_t)(fd_index, fd_index, const float *, fd_index, fd_index,
+                        float *, fd_index, fd_index, float, int) noexcept nogil
+ctypedef int (*_bwd0_t)(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, float *, fd_index,
+                        fd_index, int) noexcept nogil
+ctypedef int (*_bwd1_t)(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, float *, fd_index,
+                        fd_index, float, int) noexcept nogil
+ctypedef int (*_loss_t)(fd_index, fd_index, const float *, fd_index, fd_index,
+                        const float *, fd_index, fd_index, const float *, fd_index,
+                        float *, fd_index, fd_index, float, double *, int) noexcept nogil
+
+
+cdef int _act_forward(_fwd0_t f0, _fwd1_t f1, float param, const float[:, :] x,
+                      float[:, :] out, int nthreads, str what) except -1:
+    _same_shape(x, out, what)
+    cdef fd_index rx = _es(x.strides[0]), cx = _es(x.strides[1])
+    cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
+    cdef int status
+    with nogil:
+        if f0 != NULL:
+            status = f0(x.shape[0], x.shape[1], &x[0, 0], rx, cx, &out[0, 0], ro, co,
+                        nthreads)
+        else:
+            status = f1(x.shape[0], x.shape[1], &x[0, 0], rx, cx, &out[0, 0], ro, co,
+                        param, nthreads)
+    return _check(status, what)
+
+
+cdef int _act_backward(_bwd0_t f0, _bwd1_t f1, float param, const float[:, :] grad,
+                       const float[:, :] src, float[:, :] out, int nthreads,
+                       str what) except -1:
+    _same_shape(grad, src, what)
+    _same_shape(grad, out, what)
+    cdef fd_index rg = _es(grad.strides[0]), cg = _es(grad.strides[1])
+    cdef fd_index rs = _es(src.strides[0]), cs = _es(src.strides[1])
+    cdef fd_index ro = _es(out.strides[0]), co = _es(out.strides[1])
+    cdef int status
+    with nogil:
+        if f0 != NULL:
+            status = f0(grad.shape[0], grad.shape[1], &grad[0, 0], rg, cg,
+                        &src[0, 0], rs, cs, &out[0, 0], ro, co, nthreads)
+        else:
+            status = f1(grad.shape[0], grad.shape[1], &grad[0, 0], rg, cg,
+                        &src[0, 0], rs, cs, &out[0, 0], ro, co, param, nthreads)
+    return _check(status, what)
+
+
+cdef inline int _nonneg(float value, str what, str name) except -1:
+    if not value >= 0:
+        raise ValueError("%s: %s must be >= 0, got %r (the gradient is computed "
+                         "from the output, which needs it)" % (what, name, value))
+    return 0
+
+
+def elu_f32(const float[:, :] x, float[:, :] out, float alpha=1.0, int nthreads=1):
+    """OUT out = x > 0 ? x : alpha (exp(x) - 1)."""
+    _act_forward(NULL, fd_elu_f32, alpha, x, out, nthreads, "elu_f32")
+    return out.base
+
+
+def elu_backward_f32(const float[:, :] grad, const float[:, :] y, float[:, :] out,
+                     float alpha=1.0, int nthreads=1):
+    """OUT out = grad * (y > 0 ? 1 : y + alpha); IN y: the elu output."""
+    _nonneg(alpha, "elu_backward_f32", "alpha")
+    _act_backward(NULL, fd_elu_backward_f32, alpha, grad, y, out, nthreads,
+                  "elu_backward_f32")
+    return out.base
+
+
+def selu_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = scale * elu(x, alpha) with Keras's SELU constants."""
+    _act_forward(fd_selu_f32, NULL, 0, x, out, nthreads, "selu_f32")
+    return out.base
+
+
+def selu_backward_f32(const float[:, :] grad, const float[:, :] y, float[:, :] out,
+                      int nthreads=1):
+    """OUT out = grad * (y > 0 ? scale : y + scale alpha); IN y: the selu output."""
+    _act_backward(fd_selu_backward_f32, NULL, 0, grad, y, out, nthreads,
+                  "selu_backward_f32")
+    return out.base
+
+
+def gelu_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = x Phi(x) (the erf form)."""
+    _act_forward(fd_gelu_f32, NULL, 0, x, out, nthreads, "gelu_f32")
+    return out.base
+
+
+def gelu_backward_f32(const float[:, :] grad, const float[:, :] z, float[:, :] out,
+                      int nthreads=1):
+    """OUT out = grad * (Phi(z) + z phi(z)); IN z: the pre-activation."""
+    _act_backward(fd_gelu_backward_f32, NULL, 0, grad, z, out, nthreads,
+                  "gelu_backward_f32")
+    return out.base
+
+
+def gelu_tanh_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    _act_forward(fd_gelu_tanh_f32, NULL, 0, x, out, nthreads, "gelu_tanh_f32")
+    return out.base
+
+
+def gelu_tanh_backward_f32(const float[:, :] grad, const float[:, :] z,
+                           float[:, :] out, int nthreads=1):
+    """OUT out = grad * d gelu_tanh / dz; IN z: the pre-activation."""
+    _act_backward(fd_gelu_tanh_backward_f32, NULL, 0, grad, z, out, nthreads,
+                  "gelu_tanh_backward_f32")
+    return out.base
+
+
+def leaky_relu_f32(const float[:, :] x, float[:, :] out, float alpha=0.2,
+                   int nthreads=1):
+    """OUT out = x > 0 ? x : alpha x."""
+    _act_forward(NULL, fd_leaky_relu_f32, alpha, x, out, nthreads, "leaky_relu_f32")
+    return out.base
+
+
+def leaky_relu_backward_f32(const float[:, :] grad, const float[:, :] y,
+                            float[:, :] out, float alpha=0.2, int nthreads=1):
+    """OUT out = grad * (y > 0 ? 1 : alpha); IN y: the leaky_relu output."""
+    _nonneg(alpha, "leaky_relu_backward_f32", "alpha")
+    _act_backward(NULL, fd_leaky_relu_backward_f32, alpha, grad, y, out, nthreads,
+                  "leaky_relu_backward_f32")
+    return out.base
+
+
+def softplus_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = log(1 + exp(x))."""
+    _act_forward(fd_softplus_f32, NULL, 0, x, out, nthreads, "softplus_f32")
+    return out.base
+
+
+def softplus_backward_f32(const float[:, :] grad, const float[:, :] y,
+                          float[:, :] out, int nthreads=1):
+    """OUT out = grad * (1 - exp(-y)); IN y: the softplus output."""
+    _act_backward(fd_softplus_backward_f32, NULL, 0, grad, y, out, nthreads,
+                  "softplus_backward_f32")
+    return out.base
+
+
+def swish_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = x sigmoid(x) (silu)."""
+    _act_forward(fd_swish_f32, NULL, 0, x, out, nthreads, "swish_f32")
+    return out.base
+
+
+def swish_backward_f32(const float[:, :] grad, const float[:, :] z, float[:, :] out,
+                       int nthreads=1):
+    """OUT out = grad * (s + z s (1 - s)); IN z: the pre-activation."""
+    _act_backward(fd_swish_backward_f32, NULL, 0, grad, z, out, nthreads,
+                  "swish_backward_f32")
+    return out.base
+
+
+def exponential_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = exp(x)."""
+    _act_forward(fd_exponential_f32, NULL, 0, x, out, nthreads, "exponential_f32")
+    return out.base
+
+
+def exponential_backward_f32(const float[:, :] grad, const float[:, :] y,
+                             float[:, :] out, int nthreads=1):
+    """OUT out = grad * y; IN y: the exponential output."""
+    _act_backward(fd_exponential_backward_f32, NULL, 0, grad, y, out, nthreads,
+                  "exponential_backward_f32")
+    return out.base
+
+
+def hard_sigmoid_f32(const float[:, :] x, float[:, :] out, float slope=0.2,
+                     int nthreads=1):
+    """OUT out = clip(slope x + 0.5, 0, 1)."""
+    _act_forward(NULL, fd_hard_sigmoid_f32, slope, x, out, nthreads,
+                 "hard_sigmoid_f32")
+    return out.base
+
+
+def hard_sigmoid_backward_f32(const float[:, :] grad, const float[:, :] y,
+                              float[:, :] out, float slope=0.2, int nthreads=1):
+    """OUT out = grad * (0 < y < 1 ? slope : 0); IN y: the hard_sigmoid output."""
+    _act_backward(NULL, fd_hard_sigmoid_backward_f32, slope, grad, y, out, nthreads,
+                  "hard_sigmoid_backward_f32")
+    return out.base
+
+
+def softsign_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = x / (1 + |x|)."""
+    _act_forward(fd_softsign_f32, NULL, 0, x, out, nthreads, "softsign_f32")
+    return out.base
+
+
+def softsign_backward_f32(const float[:, :] grad, const float[:, :] z,
+                          float[:, :] out, int nthreads=1):
+    """OUT out = grad / (1 + |z|)^2; IN z: the pre-activation."""
+    _act_backward(fd_softsign_backward_f32, NULL, 0, grad, z, out, nthreads,
+                  "softsign_backward_f32")
+    return out.base
+
+
+def sigmoid_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = 1 / (1 + exp(-x))."""
+    _act_forward(fd_sigmoid_f32, NULL, 0, x, out, nthreads, "sigmoid_f32")
+    return out.base
+
+
+def sigmoid_backward_f32(const float[:, :] grad, const float[:, :] y,
+                         float[:, :] out, int nthreads=1):
+    """OUT out = grad * y (1 - y); IN y: the sigmoid output."""
+    _act_backward(fd_sigmoid_backward_f32, NULL, 0, grad, y, out, nthreads,
+                  "sigmoid_backward_f32")
+    return out.base
+
+
+def tanh_f32(const float[:, :] x, float[:, :] out, int nthreads=1):
+    """OUT out = tanh(x)."""
+    _act_forward(fd_tanh_f32, NULL, 0, x, out, nthreads, "tanh_f32")
+    return out.base
+
+
+def tanh_backward_f32(const float[:, :] grad, const float[:, :] y, float[:, :] out,
+                      int nthreads=1):
+    """OUT out = grad * (1 - y^2); IN y: the tanh output."""
+    _act_backward(fd_tanh_backward_f32, NULL, 0, grad, y, out, nthreads,
+                  "tanh_backward_f32")
+    return out.base
+
+
+cdef double _loss(_loss_t fn, int huber, float delta, const float[:, :] y_pred,
+                  const float[:, :] target, float[:, :] grad, float scale,
+                  const float[:] weights, int nthreads, str what) except? -1.0:
+    _same_shape(y_pred, target, what)
+    cdef Py_ssize_t m = y_pred.shape[0]
+    cdef float *gp = NULL
+    cdef fd_index rg = 0, cg = 0
+    if grad is not None:
+        _same_shape(y_pred, grad, what)
+        gp = &grad[0, 0]
+        rg = _es(grad.strides[0])
+        cg = _es(grad.strides[1])
+    cdef const float *wp = NULL
+    cdef fd_index inc_w = 0
+    if weights is not None:
+        wp = _row_weights(weights, m, what)
+        inc_w = _es(weights.strides[0])
+    cdef fd_index rp = _es(y_pred.strides[0]), cp = _es(y_pred.strides[1])
+    cdef fd_index rt = _es(target.strides[0]), ct = _es(target.strides[1])
+    cdef double loss = 0.0
+    cdef int status
+    with nogil:
+        if huber:
+            status = fd_huber_loss_f32(m, y_pred.shape[1], &y_pred[0, 0], rp, cp,
+                                       &target[0, 0], rt, ct, wp, inc_w, gp, rg, cg,
+                                       delta, scale, &loss, nthreads)
+        else:
+            status = fn(m, y_pred.shape[1], &y_pred[0, 0], rp, cp, &target[0, 0],
+                        rt, ct, wp, inc_w, gp, rg, cg, scale, &loss, nthreads)
+    _check(status, what)
+    return loss
+
+
+def mse_loss_f32(const float[:, :] y_pred, const float[:, :] target,
+                 float[:, :] grad=None, float scale=1.0, const float[:] weights=None,
+                 int nthreads=1):
+    """Returns sum_i w_i mean_j (p - t)^2; OUT grad = scale w_i dL_i/dp."""
+    return _loss(fd_mse_loss_f32, 0, 0, y_pred, target, grad, scale, weights,
+                 nthreads, "mse_loss_f32")
+
+
+def mae_loss_f32(const float[:, :] y_pred, const float[:, :] target,
+                 float[:, :] grad=None, float scale=1.0, const float[:] weights=None,
+                 int nthreads=1):
+    """Returns sum_i w_i mean_j |p - t|; OUT grad = scale w_i dL_i/dp."""
+    return _loss(fd_mae_loss_f32, 0, 0, y_pred, target, grad, scale, weights,
+                 nthreads, "mae_loss_f32")
+
+
+def huber_loss_f32(const float[:, :] y_pred, const float[:, :] target,
+                   float[:, :] grad=None, float scale=1.0, const float[:] weights=None,
+                   float delta=1.0, int nthreads=1):
+    """Returns sum_i w_i mean_j huber(p - t; delta); OUT grad = scale w_i dL_i/dp."""
+    if not (delta > 0 and delta != float("inf")):
+        raise ValueError("huber_loss_f32: delta must be a positive number, got %r"
+                         % delta)
+    return _loss(NULL, 1, delta, y_pred, target, grad, scale, weights, nthreads,
+                 "huber_loss_f32")
+
+
+def log_cosh_loss_f32(const float[:, :] y_pred, const float[:, :] target,
+                      float[:, :] grad=None, float scale=1.0,
+                      const float[:] weights=None, int nthreads=1):
+    """Returns sum_i w_i mean_j log(cosh(p - t)); OUT grad = scale w_i tanh(p - t) / n."""
+    return _loss(fd_log_cosh_loss_f32, 0, 0, y_pred, target, grad, scale, weights,
+                 nthreads, "log_cosh_loss_f32")
+
+
+def kld_loss_f32(const float[:, :] y_pred, const float[:, :] target,
+                 float[:, :] grad=None, float scale=1.0, const float[:] weights=None,
+                 int nthreads=1):
+    """Returns sum_i w_i sum_j t log(t / p) (both clipped to [1e-7, 1])."""
+    return _loss(fd_kld_loss_f32, 0, 0, y_pred, target, grad, scale, weights,
+                 nthreads, "kld_loss_f32")
+
+
+def sigmoid_bce_f32(const float[:, :] logits, const float[:, :] target,
+                    float[:, :] probs=None, float[:, :] grad=None, float scale=1.0,
+                    int nthreads=1, const float[:] weights=None,
+                    float label_smoothing=0.0):
+    """Sigmoid + binary cross-entropy from logits; returns (loss_sum, n_correct).
+
+    OUT probs = sigmoid(logits), grad = scale w_i / n (p - t) (optional);
+    n_correct counts the entries where round(p) == target.
+    """
+    _same_shape(logits, target, "sigmoid_bce_f32")
+    cdef Py_ssize_t m = logits.shape[0]
+    cdef float *pp = NULL
+    cdef float *gp = NULL
+    cdef fd_index rp = 0, cp = 0, rg = 0, cg = 0
+    if probs is not None:
+        _same_shape(logits, probs, "sigmoid_bce_f32")
+        pp = &probs[0, 0]
+        rp = _es(probs.strides[0])
+        cp = _es(probs.strides[1])
+    if grad is not None:
+        _same_shape(logits, grad, "sigmoid_bce_f32")
+        gp = &grad[0, 0]
+        rg = _es(grad.strides[0])
+        cg = _es(grad.strides[1])
+    cdef const float *wp = NULL
+    cdef fd_index inc_w = 0
+    if weights is not None:
+        wp = _row_weights(weights, m, "sigmoid_bce_f32")
+        inc_w = _es(weights.strides[0])
+    if not (0.0 <= label_smoothing <= 1.0):
+        raise ValueError("sigmoid_bce_f32: label_smoothing must be in [0, 1], got %r"
+                         % label_smoothing)
+    cdef fd_index rx = _es(logits.strides[0]), cx = _es(logits.strides[1])
+    cdef fd_index ry = _es(target.strides[0]), cy = _es(target.strides[1])
+    cdef double loss = 0.0
+    cdef int64_t hits = 0
+    cdef int status
+    with nogil:
+        status = fd_sigmoid_bce_f32(m, logits.shape[1], &logits[0, 0], rx, cx,
+                                    &target[0, 0], ry, cy, wp, inc_w,
+                                    label_smoothing, pp, rp, cp, gp, rg, cg, scale,
+                                    &loss, &hits, nthreads)
+    _check(status, "sigmoid_bce_f32")
+    return float(loss), int(hits)

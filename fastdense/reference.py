@@ -17,12 +17,24 @@ one binding of ``fastdense/_ckernels.pyx``, minus the ``fd_`` prefix:
 
 Arguments are trusted: checking them is the job of ``fastdense.ops``.
 """
+import functools
+
 import numpy as np
 
 __all__ = [
     "sgemm", "add_f32", "relu_f32", "relu_backward_f32", "bias_grad_f32",
     "softmax_f32", "softmax_xent_f32", "rmsprop_update_f32",
     "sgd_update_f32", "adam_update_f32",
+    # activations and losses
+    "elu_f32", "elu_backward_f32", "selu_f32", "selu_backward_f32",
+    "gelu_f32", "gelu_backward_f32", "gelu_tanh_f32", "gelu_tanh_backward_f32",
+    "leaky_relu_f32", "leaky_relu_backward_f32", "softplus_f32",
+    "softplus_backward_f32", "swish_f32", "swish_backward_f32",
+    "exponential_f32", "exponential_backward_f32", "hard_sigmoid_f32",
+    "hard_sigmoid_backward_f32", "softsign_f32", "softsign_backward_f32",
+    "sigmoid_f32", "sigmoid_backward_f32", "tanh_f32", "tanh_backward_f32",
+    "mse_loss_f32", "mae_loss_f32", "huber_loss_f32", "log_cosh_loss_f32",
+    "kld_loss_f32", "sigmoid_bce_f32",
 ]
 
 
@@ -87,16 +99,23 @@ def softmax_f32(x, out, nthreads=1):
 
 
 def softmax_xent_f32(logits, target, probs=None, grad=None, scale=1.0,
-                     nthreads=1):
+                     nthreads=1, weights=None, label_smoothing=0.0):
     """Softmax + categorical cross-entropy from logits.
 
     ``target`` is a float32 (m, n) distribution (one-hot) or an int64 (m,)
-    vector of class indices.  Fills ``probs`` with the softmax and ``grad``
-    with ``(softmax - y) * scale`` when given.  Returns
-    ``(loss_sum, n_correct)``: the summed cross-entropy over rows (a Python
-    float) and how many rows have argmax(logits) == the target class.
+    vector of class indices; with ``label_smoothing`` ls the target becomes
+    ``t = y * (1 - ls) + ls / n`` (Keras).  ``weights`` (optional, float32
+    (m,)) weighs each row.  Fills ``probs`` with the softmax and ``grad``
+    with ``(softmax - t) * scale * w`` when given.  Returns
+    ``(loss_sum, n_correct)``: the weighted sum of the rows' cross-entropies
+    (a Python float) and how many rows have argmax(logits) == the target
+    class (unweighted, the unsmoothed target).
     """
     m, n = logits.shape
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError("label_smoothing must be in [0, 1], got %r" % (label_smoothing,))
+    if weights is not None and len(weights) != m:
+        raise ValueError("%d weights for %d rows" % (len(weights), m))
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_p = shifted - log_sum
@@ -104,23 +123,29 @@ def softmax_xent_f32(logits, target, probs=None, grad=None, scale=1.0,
     if target.ndim == 1:
         if m and (target.min() < 0 or target.max() >= n):
             raise ValueError("labels must be in [0, %d)" % n)
-        rows = np.arange(m)
-        loss_sum = -log_p[rows, target].astype(np.float64).sum()
         true_class = target
         y = np.zeros((m, n), np.float32)
-        y[rows, target] = 1
+        y[np.arange(m), target] = 1
     else:
         y = target
-        # 0 * log(0) counts as 0, as it does in the C kernel.
-        terms = np.where(y != 0, y * log_p, np.float32(0))
-        loss_sum = -terms.astype(np.float64).sum()
         true_class = y.argmax(axis=1) if n else np.zeros(m, np.int64)
+    t = y
+    if label_smoothing:  # the kernel's float32 arithmetic
+        ls = np.float32(label_smoothing)
+        t = y * (np.float32(1) - ls) + ls / np.float32(n)
+    # 0 * log(0) counts as 0, as it does in the C kernel.
+    terms = np.where(t != 0, t * log_p, np.float32(0))
+    rows = -terms.astype(np.float64).sum(axis=1)
+    loss_sum = rows.sum() if weights is None else (np.asarray(weights, np.float64) * rows).sum()
     n_correct = int((logits.argmax(axis=1) == true_class).sum()) if n else 0
     if probs is not None:
         probs[...] = p
     if grad is not None:
-        np.subtract(p, y, out=grad)
-        grad *= np.float32(scale)
+        np.subtract(p, t, out=grad)
+        if weights is None:
+            grad *= np.float32(scale)
+        else:
+            grad *= (np.float32(scale) * np.asarray(weights, np.float32))[:, None]
     return float(loss_sum), n_correct
 
 
@@ -427,3 +452,436 @@ def l1l2_penalty_grad_f32(w, grad, l1, l2, nthreads=1):
     if has2:
         penalty += float(l2) * float(np.square(w64).sum())
     return penalty
+
+
+# ---- activations and losses (activations.c, losses.c) ----------------------
+# Each twin evaluates the formula of fastdense.h in float64 from the float32
+# inputs and rounds once into the float32 output: the readable truth the C
+# kernels (float32 arithmetic, a few ulps) are held to.  Limits at +-inf are
+# the function's (never inf * 0 = NaN), NaN stays NaN.
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+# scale * alpha rounded to float32, as the kernel has it: y + scale*alpha is
+# then exactly 0 where y is the kernel's -scale*alpha (z -> -inf)
+_SELU_SA32 = float(np.float32(_SELU_SCALE * _SELU_ALPHA))
+_GELU_K2 = 2.0 * np.sqrt(2.0 / np.pi)
+_GELU_K1 = 0.044715
+_LOSS_EPSILON = 1e-7
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _param(value):
+    """A parameter as the C kernel sees it: rounded to float32."""
+    return float(np.float32(value))
+
+
+def _store(out, values):
+    with np.errstate(over="ignore"):
+        out[...] = values
+    return out
+
+
+def _backward(grad, deriv, out):
+    # the derivative is a float32 quantity, as in the kernel: one that
+    # underflows to 0 makes an infinite gradient NaN there too
+    with np.errstate(over="ignore", invalid="ignore"):
+        d32 = np.asarray(deriv).astype(np.float32).astype(np.float64)
+        return _store(out, _f64(grad) * d32)
+
+
+# The activation twins run tile by tile (8192 elements): a whole 128 x 512
+# batch in float64 makes temporaries of 512 KB, which malloc maps and unmaps
+# on every call, and the page faults cost 10x the arithmetic (measured:
+# exp(-|z|) 57 us with buffers, 566 us with fresh temporaries).
+_TILE = 8192
+
+
+def _tiled(n_in):
+    """Apply an elementwise twin (n_in input arrays, then out) per tile."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            arrays, rest = args[:n_in + 1], args[n_in + 1:]
+            out = arrays[-1]
+            m, n = out.shape
+            if m * n <= _TILE:
+                return fn(*args, **kwargs)
+            cols = min(n, _TILE)
+            rows = max(1, _TILE // cols)
+            for r0 in range(0, m, rows):
+                for c0 in range(0, n, cols):
+                    tile = np.s_[r0:r0 + rows, c0:c0 + cols]
+                    fn(*(a[tile] for a in arrays), *rest, **kwargs)
+            return out
+        return wrapper
+    return deco
+
+
+def _nonneg(value, what):
+    if not value >= 0:
+        raise ValueError("%s: alpha must be >= 0, got %r (the gradient is computed "
+                         "from the output, which needs it)" % (what, value))
+
+
+def _sigmoid2(t):
+    """(s(t), s(t)(1 - s(t))) in float64 without overflow: e = exp(-|t|),
+    a = 1/(1 + e), s = a (t >= 0) or e a (t < 0), s(1 - s) = e a^2."""
+    e = np.exp(-np.abs(t))
+    a = 1.0 / (1.0 + e)
+    # (a select by arithmetic: np.where on a random mask mispredicts a branch
+    # per element, 5 ns each)
+    ea = e * a
+    s = ea + (t >= 0) * (a - ea)        # exactly e a for t < 0 (no 1 + (e - 1))
+    return s, ea * a
+
+
+def _limit(values, where, limit):
+    """values with ``limit`` at the (rare) positions ``where``."""
+    np.copyto(values, limit, where=where)
+    return values
+
+
+def normal_cdf_pdf(x):
+    """Phi(x) and phi(x) of the standard normal in float64 (erfc by the
+    Chebyshev fit of Numerical Recipes, fractional error < 1.2e-7)."""
+    z = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    half_erfc = 0.5 * t * np.exp(-z * z + poly)
+    cdf = half_erfc + (x >= 0) * (1.0 - 2.0 * half_erfc)   # 1 - half_erfc for x >= 0
+    pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    return cdf, pdf
+
+
+def _times_limit(z, s):
+    """z * s, with the limit -0 where s == 0 (z = -inf included)."""
+    with np.errstate(invalid="ignore"):
+        return _limit(z * s, s == 0, -0.0)
+
+
+@_tiled(1)
+def elu_f32(x, out, alpha=1.0, nthreads=1):
+    """out = x > 0 ? x : alpha (exp(x) - 1)."""
+    z, alpha = _f64(x), _param(alpha)
+    return _store(out, alpha * np.expm1(np.minimum(z, 0)) + np.maximum(z, 0))
+
+
+@_tiled(2)
+def elu_backward_f32(grad, y, out, alpha=1.0, nthreads=1):
+    """out = grad * (y > 0 ? 1 : y + alpha), y the elu output (alpha >= 0)."""
+    _nonneg(alpha, "elu_backward_f32")
+    y = _f64(y)
+    return _backward(grad, (y > 0) + (y <= 0) * (np.minimum(y, 0) + _param(alpha)), out)
+
+
+@_tiled(1)
+def selu_f32(x, out, nthreads=1):
+    """out = scale * (x > 0 ? x : alpha (exp(x) - 1)), Keras's constants."""
+    z = _f64(x)
+    return _store(out, _SELU_SCALE * (_SELU_ALPHA * np.expm1(np.minimum(z, 0))
+                                      + np.maximum(z, 0)))
+
+
+@_tiled(2)
+def selu_backward_f32(grad, y, out, nthreads=1):
+    """out = grad * (y > 0 ? scale : y + scale * alpha), y the selu output."""
+    y = _f64(y)
+    return _backward(grad, (y > 0) * _SELU_SCALE + (y <= 0) * (np.minimum(y, 0) + _SELU_SA32),
+                     out)
+
+
+@_tiled(1)
+def gelu_f32(x, out, nthreads=1):
+    """out = x Phi(x) (Keras 3 gelu, approximate=False)."""
+    z = _f64(x)
+    cdf, _ = normal_cdf_pdf(z)
+    return _store(out, _times_limit(z, cdf))
+
+
+@_tiled(2)
+def gelu_backward_f32(grad, z, out, nthreads=1):
+    """out = grad * (Phi(z) + z phi(z)), z the pre-activation."""
+    z = _f64(z)
+    cdf, pdf = normal_cdf_pdf(z)
+    with np.errstate(invalid="ignore"):
+        term = _limit(z * pdf, pdf == 0, 0.0)
+    return _backward(grad, cdf + term, out)
+
+
+def _gelu_tanh_arg(z):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _GELU_K2 * (z + _GELU_K1 * (z * z * z))
+
+
+@_tiled(1)
+def gelu_tanh_f32(x, out, nthreads=1):
+    """out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x s(2u)."""
+    z = _f64(x)
+    s, _ = _sigmoid2(_gelu_tanh_arg(z))
+    return _store(out, _times_limit(z, s))
+
+
+@_tiled(2)
+def gelu_tanh_backward_f32(grad, z, out, nthreads=1):
+    """out = grad * (s + z (2u)' s (1 - s)), z the pre-activation."""
+    z = _f64(z)
+    s, ds = _sigmoid2(_gelu_tanh_arg(z))
+    with np.errstate(over="ignore", invalid="ignore"):
+        du = _GELU_K2 * (1.0 + 3.0 * _GELU_K1 * z * z)
+        term = _limit(z * du * ds, ds == 0, 0.0)
+    return _backward(grad, s + term, out)
+
+
+@_tiled(1)
+def leaky_relu_f32(x, out, alpha=0.2, nthreads=1):
+    """out = x > 0 ? x : alpha x."""
+    z = _f64(x)
+    with np.errstate(invalid="ignore"):
+        return _store(out, np.maximum(z, 0) + _param(alpha) * np.minimum(z, 0))
+
+
+@_tiled(2)
+def leaky_relu_backward_f32(grad, y, out, alpha=0.2, nthreads=1):
+    """out = grad * (y > 0 ? 1 : alpha), y the output (alpha >= 0)."""
+    _nonneg(alpha, "leaky_relu_backward_f32")
+    alpha = _param(alpha)
+    return _backward(grad, alpha + (_f64(y) > 0) * (1.0 - alpha), out)
+
+
+@_tiled(1)
+def softplus_f32(x, out, nthreads=1):
+    """out = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    z = _f64(x)
+    return _store(out, np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
+
+
+@_tiled(2)
+def softplus_backward_f32(grad, y, out, nthreads=1):
+    """out = grad * sigmoid(z) = grad * (1 - exp(-y)), y the softplus output."""
+    return _backward(grad, -np.expm1(-_f64(y)), out)
+
+
+@_tiled(1)
+def swish_f32(x, out, nthreads=1):
+    """out = x sigmoid(x) (silu)."""
+    z = _f64(x)
+    s, _ = _sigmoid2(z)
+    return _store(out, _times_limit(z, s))
+
+
+@_tiled(2)
+def swish_backward_f32(grad, z, out, nthreads=1):
+    """out = grad * (s + z s (1 - s)), z the pre-activation."""
+    z = _f64(z)
+    s, ds = _sigmoid2(z)
+    with np.errstate(invalid="ignore"):
+        term = _limit(z * ds, ds == 0, 0.0)
+    return _backward(grad, s + term, out)
+
+
+@_tiled(1)
+def exponential_f32(x, out, nthreads=1):
+    """out = exp(x)."""
+    with np.errstate(over="ignore"):
+        return _store(out, np.exp(_f64(x)))
+
+
+@_tiled(2)
+def exponential_backward_f32(grad, y, out, nthreads=1):
+    """out = grad * y, y the exponential output."""
+    return _backward(grad, _f64(y), out)
+
+
+@_tiled(1)
+def hard_sigmoid_f32(x, out, slope=0.2, nthreads=1):
+    """out = clip(slope x + 0.5, 0, 1) (Keras 2.3: slope 0.2; Keras 3: 1/6)."""
+    return _store(out, np.clip(_param(slope) * _f64(x) + 0.5, 0.0, 1.0))
+
+
+@_tiled(2)
+def hard_sigmoid_backward_f32(grad, y, out, slope=0.2, nthreads=1):
+    """out = grad * (0 < y < 1 ? slope : 0), y the output (NaN: slope)."""
+    y = _f64(y)
+    return _backward(grad, _param(slope) * ~((y <= 0) | (y >= 1)), out)
+
+
+@_tiled(1)
+def softsign_f32(x, out, nthreads=1):
+    """out = x / (1 + |x|)."""
+    z = _f64(x)
+    inf = np.isinf(z)
+    with np.errstate(invalid="ignore"):
+        return _store(out, _limit(z / (1.0 + np.abs(z)), inf, np.sign(z)))
+
+
+@_tiled(2)
+def softsign_backward_f32(grad, z, out, nthreads=1):
+    """out = grad / (1 + |z|)^2, z the pre-activation."""
+    a = 1.0 / (1.0 + np.abs(_f64(z)))
+    return _backward(grad, a * a, out)
+
+
+@_tiled(1)
+def sigmoid_f32(x, out, nthreads=1):
+    """out = 1 / (1 + exp(-x)), without overflow."""
+    s, _ = _sigmoid2(_f64(x))
+    return _store(out, s)
+
+
+@_tiled(2)
+def sigmoid_backward_f32(grad, y, out, nthreads=1):
+    """out = grad * y (1 - y), y the sigmoid output."""
+    y = _f64(y)
+    return _backward(grad, y * (1.0 - y), out)
+
+
+@_tiled(1)
+def tanh_f32(x, out, nthreads=1):
+    """out = tanh(x)."""
+    return _store(out, np.tanh(_f64(x)))
+
+
+@_tiled(2)
+def tanh_backward_f32(grad, y, out, nthreads=1):
+    """out = grad * (1 - y^2), y the tanh output."""
+    y = _f64(y)
+    return _backward(grad, 1.0 - y * y, out)
+
+
+def _check_weights(weights, m):
+    if weights is not None and len(weights) != m:
+        raise ValueError("%d weights for %d rows" % (len(weights), m))
+
+
+def _loss_finish(rows, deriv, grad, scale, weights, per_col):
+    """sum_i w_i rows_i, and grad = scale * w_i * per_col * deriv (in the
+    kernel's order of operations)."""
+    if weights is None:
+        total = rows.sum()
+        gscale = np.float64(np.float32(scale)) * per_col
+    else:
+        w = np.asarray(weights, np.float64)
+        total = (w * rows).sum()
+        gscale = (np.float64(np.float32(scale)) * w * per_col)[:, None]
+    if grad is not None:
+        with np.errstate(invalid="ignore", over="ignore"):
+            grad[...] = gscale * deriv
+    return float(total)
+
+
+def loss_rows(kind, y_pred, target, delta=1.0):
+    """Per-sample losses (float64 (m,)) and the element derivatives d loss /
+    d y_pred (float64 (m, n), before the 1/n of the means) of a regression
+    loss: kind is 'mse', 'mae', 'huber', 'log_cosh' or 'kld'."""
+    p, t = _f64(y_pred), _f64(target)
+    n = p.shape[1]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        e = p - t
+        if kind == "mse":
+            elem, d = e * e, 2.0 * e
+        elif kind == "mae":
+            elem, d = np.abs(e), np.sign(e)
+        elif kind == "huber":
+            delta = _param(delta)
+            a = np.abs(e)
+            q = np.minimum(a, delta)
+            elem = 0.5 * q * q + delta * (a - q)
+            d = np.where(a <= delta, e, delta * np.sign(e))
+        elif kind == "log_cosh":
+            a = np.abs(e)
+            elem = np.where(a < 1e-3, e * e * (0.5 - e * e / 12.0),
+                            a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0))
+            d = np.tanh(e)
+        elif kind == "kld":
+            tc = np.clip(t, _LOSS_EPSILON, 1.0)
+            pc = np.clip(p, _LOSS_EPSILON, 1.0)
+            elem = tc * np.log(tc / pc)
+            d = np.where((p < _LOSS_EPSILON) | (p > 1.0), 0.0, -tc / pc)
+        else:
+            raise ValueError(kind)
+        per_col = 1.0 if kind == "kld" else 1.0 / max(n, 1)
+        rows = elem.sum(axis=1) * per_col
+    return rows, d, per_col
+
+
+def _regression_loss(kind, y_pred, target, grad, scale, weights, delta=1.0):
+    _check_weights(weights, y_pred.shape[0])
+    if y_pred.shape[1] == 0:
+        return 0.0
+    rows, d, per_col = loss_rows(kind, y_pred, target, delta)
+    return _loss_finish(rows, d, grad, scale, weights, per_col)
+
+
+def mse_loss_f32(y_pred, target, grad=None, scale=1.0, weights=None, nthreads=1):
+    """sum_i w_i mean_j (p - t)^2; grad = scale w_i 2 (p - t) / n."""
+    return _regression_loss("mse", y_pred, target, grad, scale, weights)
+
+
+def mae_loss_f32(y_pred, target, grad=None, scale=1.0, weights=None, nthreads=1):
+    """sum_i w_i mean_j |p - t|; grad = scale w_i sign(p - t) / n."""
+    return _regression_loss("mae", y_pred, target, grad, scale, weights)
+
+
+def huber_loss_f32(y_pred, target, grad=None, scale=1.0, weights=None, delta=1.0,
+                   nthreads=1):
+    """sum_i w_i mean_j huber(p - t; delta)."""
+    if not (delta > 0 and np.isfinite(delta)):
+        raise ValueError("huber_loss_f32: delta must be a positive number, got %r"
+                         % (delta,))
+    return _regression_loss("huber", y_pred, target, grad, scale, weights, delta)
+
+
+def log_cosh_loss_f32(y_pred, target, grad=None, scale=1.0, weights=None, nthreads=1):
+    """sum_i w_i mean_j log(cosh(p - t)); grad = scale w_i tanh(p - t) / n."""
+    return _regression_loss("log_cosh", y_pred, target, grad, scale, weights)
+
+
+def kld_loss_f32(y_pred, target, grad=None, scale=1.0, weights=None, nthreads=1):
+    """sum_i w_i sum_j t log(t / p), t and p clipped to [1e-7, 1]."""
+    return _regression_loss("kld", y_pred, target, grad, scale, weights)
+
+
+def sigmoid_bce_rows(logits, target, label_smoothing=0.0):
+    """Per-sample binary cross-entropies from logits (float64 (m,)), the
+    probabilities and the smoothed targets (float64 (m, n))."""
+    z, y = _f64(logits), _f64(target)
+    ls = _param(label_smoothing)
+    t = y * (1.0 - ls) + 0.5 * ls
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(-np.abs(z))
+        a = np.where(z >= 0, 1.0 - t, -t)
+        elem = np.where(a == 0, 0.0, a * z) + np.log1p(e)
+        s = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return elem.sum(axis=1) / max(z.shape[1], 1), s, t
+
+
+def sigmoid_bce_f32(logits, target, probs=None, grad=None, scale=1.0, nthreads=1,
+                    weights=None, label_smoothing=0.0):
+    """Sigmoid + binary cross-entropy from logits: returns (loss_sum, n_correct).
+
+    t = y (1 - ls) + 0.5 ls; loss_sum = sum_i w_i mean_j (max(z, 0) - z t +
+    log1p(exp(-|z|))); probs = sigmoid(z); grad = scale w_i / n (p - t);
+    n_correct = the entries with round(p) == y (y == 1 and z > 0, or y == 0
+    and z <= 0).
+    """
+    m, n = logits.shape
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError("label_smoothing must be in [0, 1], got %r" % (label_smoothing,))
+    _check_weights(weights, m)
+    if n == 0:
+        return 0.0, 0
+    rows, s, t = sigmoid_bce_rows(logits, target, label_smoothing)
+    # before any output is written: probs or grad may be the logits
+    y, z = np.asarray(target), np.asarray(logits)
+    hits = int(np.count_nonzero(((y == 1) & (z > 0)) | ((y == 0) & (z <= 0))))
+    if probs is not None:
+        probs[...] = s
+    with np.errstate(invalid="ignore"):
+        total = _loss_finish(rows, s - t, grad, scale, weights, 1.0 / n)
+    return total, hits

@@ -115,17 +115,28 @@ int fd_softmax_f32(fd_index m, fd_index n,
  * Softmax + categorical cross-entropy from logits, one pass per row.
  *   Targets: either y (m x n float, one-hot or any distribution) or
  *   labels (m int64 class indices, sparse); exactly one is non-NULL.
+ *   weights (nullable: all ones): one float per row at weights[i*inc_w]
+ *   (sample weights); row i's loss counts w_i times and its gradient row is
+ *   scaled by w_i.
+ *   label_smoothing in [0, 1] (Keras): the target t = y (1 - ls) + ls / n;
+ *   0 uses y exactly.
  *   probs (nullable): receives the softmax.
- *   grad  (nullable): receives (softmax - y) * scale  (scale = 1/N for a mean).
- *   *loss_sum = sum over rows of -sum_j y_ij * log_softmax_ij (double).
- *   *n_correct = number of rows where argmax(logits) == argmax(y) (or label);
- *   ties go to the first index, as np.argmax.
- * Returns FD_EINVAL if a label is < 0 or >= n (nothing useful written).
+ *   grad  (nullable): receives (softmax - t) * scale * w_i  (scale = 1/N for
+ *   a mean).
+ *   *loss_sum = sum over rows of w_i * -sum_j t_ij * log_softmax_ij (double;
+ *   a zero target times a -inf logit counts 0).
+ *   *n_correct = number of rows where argmax(logits) == argmax(y) (or label),
+ *   unweighted and with the unsmoothed y; ties go to the first index, as
+ *   np.argmax.
+ * Returns FD_EINVAL if a label is < 0 or >= n, or label_smoothing is outside
+ * [0, 1] (nothing useful written).
  */
 int fd_softmax_xent_f32(fd_index m, fd_index n,
                         const float *logits, fd_index rs_x, fd_index cs_x,
                         const float *y, fd_index rs_y, fd_index cs_y,
                         const int64_t *labels,
+                        const float *weights, fd_index inc_w,
+                        float label_smoothing,
                         float *probs, fd_index rs_p, fd_index cs_p,
                         float *grad, fd_index rs_g, fd_index cs_g,
                         float scale, double *loss_sum, int64_t *n_correct,
@@ -312,6 +323,188 @@ int fd_l1l2_penalty_grad_f32(fd_index m, fd_index n,
                              float *grad, fd_index rs_g, fd_index cs_g,
                              double l1, double l2, double *penalty,
                              int nthreads);
+
+/* ---- activations (activations.c, activations_avx2.c, activations_avx512.c) ----
+ *
+ * Elementwise, one pass, any strides; out may be exactly the input (x, or
+ * grad for the backward passes).  fd_NAME_f32: out = f(x).
+ * fd_NAME_backward_f32: out = grad * f'(z), the gradient with respect to the
+ * pre-activation z, computed from the *output* y where the name of the
+ * argument is y, and from z where it is z.  Keras 2.3 / 3 formulas; the
+ * limits at +-inf are exact (never inf * 0 = NaN), NaN stays NaN.
+ *
+ *   elu          x > 0 ? x : alpha (exp(x) - 1)        f' = y > 0 ? 1 : y + alpha
+ *   selu         scale * elu(x, alpha_selu)            f' = y > 0 ? scale : y + scale alpha
+ *                (alpha 1.6732632..., scale 1.0507009..., as Keras)
+ *   gelu         x Phi(x)  (erf form)                  f' = Phi(x) + x phi(x)           [z]
+ *   gelu_tanh    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))                      [z]
+ *   leaky_relu   x > 0 ? x : alpha x                   f' = y > 0 ? 1 : alpha
+ *   softplus     log(1 + exp(x))                       f' = 1 - exp(-y)
+ *   swish        x sigmoid(x)  (= silu)                f' = s + x s (1 - s)           [z]
+ *   exponential  exp(x)                                f' = y
+ *   hard_sigmoid clip(slope x + 0.5, 0, 1)             f' = 0 < y < 1 ? slope : 0
+ *   softsign     x / (1 + |x|)                         f' = 1 / (1 + |x|)^2           [z]
+ *   sigmoid      1 / (1 + exp(-x))                     f' = y (1 - y)
+ *   tanh         tanh(x)                               f' = 1 - y^2
+ *
+ * The backward passes of elu and leaky_relu return FD_EINVAL for a negative
+ * (or NaN) alpha: their y no longer tells the two branches apart.
+ */
+int fd_elu_f32(fd_index m, fd_index n, const float *x, fd_index rs_x, fd_index cs_x,
+               float *out, fd_index rs_o, fd_index cs_o, float alpha, int nthreads);
+int fd_elu_backward_f32(fd_index m, fd_index n,
+                        const float *grad, fd_index rs_g, fd_index cs_g,
+                        const float *y, fd_index rs_y, fd_index cs_y,
+                        float *out, fd_index rs_o, fd_index cs_o, float alpha,
+                        int nthreads);
+int fd_selu_f32(fd_index m, fd_index n, const float *x, fd_index rs_x, fd_index cs_x,
+                float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_selu_backward_f32(fd_index m, fd_index n,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         const float *y, fd_index rs_y, fd_index cs_y,
+                         float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_gelu_f32(fd_index m, fd_index n, const float *x, fd_index rs_x, fd_index cs_x,
+                float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_gelu_backward_f32(fd_index m, fd_index n,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         const float *z, fd_index rs_z, fd_index cs_z,
+                         float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_gelu_tanh_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                     fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                     int nthreads);
+int fd_gelu_tanh_backward_f32(fd_index m, fd_index n,
+                              const float *grad, fd_index rs_g, fd_index cs_g,
+                              const float *z, fd_index rs_z, fd_index cs_z,
+                              float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_leaky_relu_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                      fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                      float alpha, int nthreads);
+int fd_leaky_relu_backward_f32(fd_index m, fd_index n,
+                               const float *grad, fd_index rs_g, fd_index cs_g,
+                               const float *y, fd_index rs_y, fd_index cs_y,
+                               float *out, fd_index rs_o, fd_index cs_o, float alpha,
+                               int nthreads);
+int fd_softplus_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                    fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                    int nthreads);
+int fd_softplus_backward_f32(fd_index m, fd_index n,
+                             const float *grad, fd_index rs_g, fd_index cs_g,
+                             const float *y, fd_index rs_y, fd_index cs_y,
+                             float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_swish_f32(fd_index m, fd_index n, const float *x, fd_index rs_x, fd_index cs_x,
+                 float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_swish_backward_f32(fd_index m, fd_index n,
+                          const float *grad, fd_index rs_g, fd_index cs_g,
+                          const float *z, fd_index rs_z, fd_index cs_z,
+                          float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_exponential_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                       fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                       int nthreads);
+int fd_exponential_backward_f32(fd_index m, fd_index n,
+                                const float *grad, fd_index rs_g, fd_index cs_g,
+                                const float *y, fd_index rs_y, fd_index cs_y,
+                                float *out, fd_index rs_o, fd_index cs_o,
+                                int nthreads);
+int fd_hard_sigmoid_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                        fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                        float slope, int nthreads);
+int fd_hard_sigmoid_backward_f32(fd_index m, fd_index n,
+                                 const float *grad, fd_index rs_g, fd_index cs_g,
+                                 const float *y, fd_index rs_y, fd_index cs_y,
+                                 float *out, fd_index rs_o, fd_index cs_o,
+                                 float slope, int nthreads);
+int fd_softsign_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                    fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                    int nthreads);
+int fd_softsign_backward_f32(fd_index m, fd_index n,
+                             const float *grad, fd_index rs_g, fd_index cs_g,
+                             const float *z, fd_index rs_z, fd_index cs_z,
+                             float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_sigmoid_f32(fd_index m, fd_index n, const float *x, fd_index rs_x,
+                   fd_index cs_x, float *out, fd_index rs_o, fd_index cs_o,
+                   int nthreads);
+int fd_sigmoid_backward_f32(fd_index m, fd_index n,
+                            const float *grad, fd_index rs_g, fd_index cs_g,
+                            const float *y, fd_index rs_y, fd_index cs_y,
+                            float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_tanh_f32(fd_index m, fd_index n, const float *x, fd_index rs_x, fd_index cs_x,
+                float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+int fd_tanh_backward_f32(fd_index m, fd_index n,
+                         const float *grad, fd_index rs_g, fd_index cs_g,
+                         const float *y, fd_index rs_y, fd_index cs_y,
+                         float *out, fd_index rs_o, fd_index cs_o, int nthreads);
+
+/* ---- losses (losses.c): value and gradient in one pass ---------------------
+ *
+ * y_pred, y_true: m x n; weights (nullable: all ones): one float per row at
+ * weights[i*inc_w] (sample weights); grad (nullable): m x n.  With the
+ * per-sample loss L_i of Keras (the mean over the n columns of the element
+ * losses; KL sums them):
+ *   *loss_sum = sum_i w_i L_i                               (double)
+ *   grad[i, j] = scale * w_i * dL_i / dy_pred[i, j]         (scale = 1/N: the
+ *                                                            batch mean)
+ * Element losses (e = y_pred - y_true):
+ *   mse       e^2                         mae    |e|  (gradient sign(e), 0 at 0)
+ *   huber     0.5 min(|e|, d)^2 + d (|e| - min(|e|, d)),  delta d > 0
+ *   log_cosh  log(cosh(e))  (gradient tanh(e))
+ *   kld       t log(t / p), t and p clipped to [1e-7, 1]; gradient -t / p where
+ *             1e-7 <= y_pred <= 1, else 0 (as TensorFlow's clip)
+ * The loss has the same bits for every thread count.  FD_EINVAL for a
+ * negative size or delta <= 0 (or not finite).
+ */
+int fd_mse_loss_f32(fd_index m, fd_index n,
+                    const float *y_pred, fd_index rs_p, fd_index cs_p,
+                    const float *y_true, fd_index rs_t, fd_index cs_t,
+                    const float *weights, fd_index inc_w,
+                    float *grad, fd_index rs_g, fd_index cs_g,
+                    float scale, double *loss_sum, int nthreads);
+int fd_mae_loss_f32(fd_index m, fd_index n,
+                    const float *y_pred, fd_index rs_p, fd_index cs_p,
+                    const float *y_true, fd_index rs_t, fd_index cs_t,
+                    const float *weights, fd_index inc_w,
+                    float *grad, fd_index rs_g, fd_index cs_g,
+                    float scale, double *loss_sum, int nthreads);
+int fd_huber_loss_f32(fd_index m, fd_index n,
+                      const float *y_pred, fd_index rs_p, fd_index cs_p,
+                      const float *y_true, fd_index rs_t, fd_index cs_t,
+                      const float *weights, fd_index inc_w,
+                      float *grad, fd_index rs_g, fd_index cs_g,
+                      float delta, float scale, double *loss_sum, int nthreads);
+int fd_log_cosh_loss_f32(fd_index m, fd_index n,
+                         const float *y_pred, fd_index rs_p, fd_index cs_p,
+                         const float *y_true, fd_index rs_t, fd_index cs_t,
+                         const float *weights, fd_index inc_w,
+                         float *grad, fd_index rs_g, fd_index cs_g,
+                         float scale, double *loss_sum, int nthreads);
+int fd_kld_loss_f32(fd_index m, fd_index n,
+                    const float *y_pred, fd_index rs_p, fd_index cs_p,
+                    const float *y_true, fd_index rs_t, fd_index cs_t,
+                    const float *weights, fd_index inc_w,
+                    float *grad, fd_index rs_g, fd_index cs_g,
+                    float scale, double *loss_sum, int nthreads);
+
+/*
+ * Sigmoid + binary cross-entropy from logits (the output layer of a binary
+ * classifier), one pass.  With t = y (1 - ls) + 0.5 ls (label_smoothing ls in
+ * [0, 1]) and p = sigmoid(z):
+ *   element loss  max(z, 0) - z t + log1p(exp(-|z|))   (= -t log p - (1-t) log(1-p),
+ *                 exact for any z; a zero coefficient times an infinite z is 0)
+ *   *loss_sum = sum_i w_i * mean_j (element loss)
+ *   probs (nullable) = p;  grad (nullable) = scale * w_i / n * (p - t)
+ *   *n_correct = the number of entries with round(p) == y: y == 1 and z > 0,
+ *   or y == 0 and z <= 0 (unweighted, unsmoothed y; divide by n for Keras's
+ *   binary accuracy).  probs or grad may be exactly the logits.
+ * FD_EINVAL for a negative size or label_smoothing outside [0, 1].
+ */
+int fd_sigmoid_bce_f32(fd_index m, fd_index n,
+                       const float *logits, fd_index rs_x, fd_index cs_x,
+                       const float *y, fd_index rs_y, fd_index cs_y,
+                       const float *weights, fd_index inc_w,
+                       float label_smoothing,
+                       float *probs, fd_index rs_p, fd_index cs_p,
+                       float *grad, fd_index rs_g, fd_index cs_g,
+                       float scale, double *loss_sum, int64_t *n_correct,
+                       int nthreads);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,10 @@
  * uses log-softmax (x - max - log(sum)) so that it stays finite where
  * the probability underflows to 0.  The fused kernel writes probabilities,
  * the gradient (p - y) * scale, the loss and the argmax hits in one visit of
- * the row.  Row losses are added per thread over a fixed contiguous range of
+ * the row; with per-row weights w (sample_weight / class_weight) the row's
+ * loss counts w times and its gradient is scaled by w, and label smoothing
+ * replaces y by y (1 - ls) + ls / n on the fly (the hits still compare with
+ * the argmax of y).  Row losses are added per thread over a fixed contiguous range of
  * rows and the partial sums combined in thread order: the result does not
  * depend on timing.
  *
@@ -147,11 +150,21 @@ int fd_softmax_f32(fd_index m, fd_index n,
     return FD_OK;
 }
 
-/* One row of the fused kernel; returns the row's loss. */
+/* The targets of the fused kernel after label smoothing: t = y (1 - ls) +
+ * ls / n, or y itself when ls == 0 (then nothing is rounded). */
+typedef struct {
+    int smooth;
+    float keep;     /* 1 - ls */
+    float add;      /* ls / n */
+} fd_smoothing;
+
+/* One row of the fused kernel; returns the row's (unweighted) loss.  gscale
+ * is scale * the row's weight. */
 static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
                           fd_index cs_x, const float *yi, fd_index cs_y,
-                          int64_t label, float *pi, fd_index cs_p, float *gi,
-                          fd_index cs_g, float scale, int64_t *hit)
+                          int64_t label, fd_smoothing sm, float *pi,
+                          fd_index cs_p, float *gi, fd_index cs_g, float gscale,
+                          int64_t *hit)
 {
     float buf[FD_EXP_CHUNK];
     const float mx = fd_row_max(n, xi, cs_x);
@@ -162,7 +175,8 @@ static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
     const float sum = (float)acc;
     const float lse = (float)log(acc);
     /* the hit before any output is written: probs or grad may be the
-     * logits themselves (each element is read before it is overwritten) */
+     * logits themselves (each element is read before it is overwritten);
+     * it compares with the unsmoothed target */
     const fd_index want = yi ? fd_row_argmax(n, yi, cs_y) : (fd_index)label;
     *hit = fd_row_argmax(n, xi, cs_x) == want;
     double loss = 0.0;
@@ -174,13 +188,14 @@ static double fd_xent_row(fd_exp_sum_fn exp_sum, fd_index n, const float *xi,
             const fd_index j = j0 + jj;
             const float z = xi[j * cs_x] - mx;
             const float p = buf[jj] / sum;
-            const float t = yi ? yi[j * cs_y] : (j == label ? 1.0f : 0.0f);
+            const float y = yi ? yi[j * cs_y] : (j == label ? 1.0f : 0.0f);
+            const float t = sm.smooth ? y * sm.keep + sm.add : y;
             if (t != 0.0f)
                 loss -= (double)(t * (z - lse));
             if (pi)
                 pi[j * cs_p] = p;
             if (gi)
-                gi[j * cs_g] = (p - t) * scale;
+                gi[j * cs_g] = (p - t) * gscale;
         }
     }
     return loss;
@@ -190,6 +205,8 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
                         const float *logits, fd_index rs_x, fd_index cs_x,
                         const float *y, fd_index rs_y, fd_index cs_y,
                         const int64_t *labels,
+                        const float *weights, fd_index inc_w,
+                        float label_smoothing,
                         float *probs, fd_index rs_p, fd_index cs_p,
                         float *grad, fd_index rs_g, fd_index cs_g,
                         float scale, double *loss_sum, int64_t *n_correct,
@@ -207,9 +224,15 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
         for (fd_index i = 0; i < m; i++)
             if (labels[i] < 0 || labels[i] >= n)
                 return FD_EINVAL;
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        return FD_EINVAL;
     if (n == 0)
         return FD_OK;
 
+    fd_smoothing sm;
+    sm.smooth = label_smoothing != 0.0f;
+    sm.keep = 1.0f - label_smoothing;
+    sm.add = label_smoothing / (float)n;
     double part_loss[FD_MAX_THREADS];
     int64_t part_hits[FD_MAX_THREADS];
     int used = 1;
@@ -226,12 +249,14 @@ int fd_softmax_xent_f32(fd_index m, fd_index n,
         int64_t hits = 0;
         for (fd_index i = r0; i < r1; i++) {
             int64_t hit;
-            loss += fd_xent_row(exp_sum, n, logits + i * rs_x, cs_x,
-                                y ? y + i * rs_y : NULL, cs_y,
-                                labels ? labels[i] : 0,
-                                probs ? probs + i * rs_p : NULL, cs_p,
-                                grad ? grad + i * rs_g : NULL, cs_g,
-                                scale, &hit);
+            const float w = weights ? weights[i * inc_w] : 1.0f;
+            const double row = fd_xent_row(exp_sum, n, logits + i * rs_x, cs_x,
+                                           y ? y + i * rs_y : NULL, cs_y,
+                                           labels ? labels[i] : 0, sm,
+                                           probs ? probs + i * rs_p : NULL, cs_p,
+                                           grad ? grad + i * rs_g : NULL, cs_g,
+                                           scale * w, &hit);
+            loss += weights ? (double)w * row : row;
             hits += hit;
         }
         part_loss[id] = loss;

@@ -134,3 +134,157 @@ def test_gradient_of_a_partial_batch_view(any_backend):
     x, labels = blobs(n=10, features=6, classes=4, seed=1)
     y = np.eye(4, dtype=np.float32)[labels]
     _check(("relu", "softmax"), "categorical_crossentropy", y, x)
+
+
+# ---------------------------------------------------------------------------
+# activations and losses of issue 11 (fastdense.activations / fastdense.losses):
+# the model's gradients through the new objects against central differences
+# of Keras 2.3 formulas in float64.  The activations here are those whose
+# backward pass works from the output (needs_z False): the ones that need z
+# (gelu, silu, softsign, Python functions) wait for the engine to keep z;
+# tests/test_activations.py checks their derivatives directly.
+# ---------------------------------------------------------------------------
+
+SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _act_new(act, z):
+    """Keras formulas of the activation objects, float64."""
+    from fastdense import activations
+    a = activations.get(act)
+    if a.name in ("linear", "relu", "sigmoid", "tanh", "softmax"):
+        return _act(a.name, z)
+    if a.name == "elu":
+        return np.where(z > 0, z, a.alpha * (np.exp(np.minimum(z, 0)) - 1))
+    if a.name == "selu":
+        return SELU_S * np.where(z > 0, z, SELU_A * (np.exp(np.minimum(z, 0)) - 1))
+    if a.name == "leaky_relu":
+        return np.where(z > 0, z, a.alpha * z)
+    if a.name == "softplus":
+        return np.log(np.exp(z) + 1)
+    if a.name == "exponential":
+        return np.exp(z)
+    if a.name == "hard_sigmoid":
+        return np.clip(a.slope * z + 0.5, 0, 1)
+    raise AssertionError(act)
+
+
+def _loss_new(loss, p, y):
+    """Mean Keras loss in float64 for the losses objects (p: model outputs;
+    logits when the loss was made with from_logits=True)."""
+    name = loss.name
+    ls = getattr(loss, "label_smoothing", 0.0)
+    logits = getattr(loss, "expects_logits", False)
+    e = p - y if name not in ("sparse_categorical_crossentropy",) else None
+    if name == "mean_squared_error":
+        return float((e * e).mean(axis=1).mean())
+    if name == "mean_absolute_error":
+        return float(np.abs(e).mean(axis=1).mean())
+    if name == "huber":
+        a = np.abs(e)
+        q = np.minimum(a, loss.delta)
+        return float((0.5 * q ** 2 + loss.delta * (a - q)).mean(axis=1).mean())
+    if name == "log_cosh":
+        return float((e + np.log(np.exp(-2 * e) + 1) - np.log(2)).mean(axis=1).mean())
+    if name == "kl_divergence":
+        t, q = np.clip(y, EPS, 1), np.clip(p, EPS, 1)
+        return float((t * np.log(t / q)).sum(axis=1).mean())
+    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        n = p.shape[1]
+        t = np.eye(n)[y] if loss.sparse else y
+        t = t * (1 - ls) + ls / n
+        if logits:
+            z = p - p.max(axis=1, keepdims=True)
+            logq = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        else:
+            logq = np.log(np.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS))
+        return float(-(t * logq).sum(axis=1).mean())
+    if name == "binary_crossentropy":
+        t = y * (1 - ls) + 0.5 * ls
+        q = 1 / (1 + np.exp(-p)) if logits else np.clip(p, EPS, 1 - EPS)
+        return float(-(t * np.log(q) + (1 - t) * np.log(1 - q)).mean(axis=1).mean())
+    raise AssertionError(name)
+
+
+def _forward_loss_new(weights, acts, loss, x, y):
+    a = x.astype(np.float64)
+    for i, act in enumerate(acts):
+        a = _act_new(act, a @ weights[2 * i] + weights[2 * i + 1])
+    return _loss_new(loss, a, y)
+
+
+def _check_new(acts, loss, y, x, h=1e-5):
+    utils.set_random_seed(3)
+    net = models.Sequential()
+    net.add(layers.Dense(5, activation=acts[0], input_shape=(x.shape[1],)))
+    net.add(layers.Dense(4, activation=acts[1]))
+    net.compile(optimizer="sgd", loss=loss, metrics=[])
+    w = net.get_weights()
+    rng = np.random.default_rng(7)
+    w[1] = rng.normal(0, 0.3, w[1].shape).astype(np.float32)
+    w[3] = rng.normal(0, 0.3, w[3].shape).astype(np.float32)
+    net.set_weights(w)
+    before = [a.astype(np.float64) for a in net.get_weights()]
+    loss_value, analytic = net._loss_and_gradients(x, y)
+    assert loss_value == pytest.approx(_forward_loss_new(before, acts, loss, x, y),
+                                       rel=1e-4, abs=1e-6)
+    for i, wi in enumerate(before):
+        num = np.zeros_like(wi)
+        for idx in np.ndindex(wi.shape):
+            old = wi[idx]
+            wi[idx] = old + h
+            up = _forward_loss_new(before, acts, loss, x, y)
+            wi[idx] = old - h
+            down = _forward_loss_new(before, acts, loss, x, y)
+            wi[idx] = old
+            num[idx] = (up - down) / (2 * h)
+        scale = max(np.abs(num).max(), 1e-3)
+        err = np.abs(analytic[i] - num).max() / scale
+        assert err < 2e-3, "gradient %d (%s, %s): relative error %.2e" % (i, acts, loss, err)
+
+
+def _new_hidden():
+    from fastdense import activations
+    return ["elu", "selu", "leaky_relu", "softplus", "exponential", "hard_sigmoid",
+            activations.ELU(0.5), activations.LeakyReLU(0.3)]
+
+
+@pytest.mark.parametrize("hidden", range(8))
+def test_new_hidden_activations_match_finite_differences(any_backend, hidden):
+    from fastdense import losses
+    x, y = _data("mse")
+    x = x * np.float32(0.5)               # exponential: keep the outputs moderate
+    _check_new((_new_hidden()[hidden], "linear"), losses.MeanSquaredError(), y, x)
+
+
+def _new_losses():
+    from fastdense import losses
+    return [
+        (losses.MeanAbsoluteError(), "linear", "mse"),
+        (losses.Huber(), "linear", "mse"),
+        (losses.Huber(delta=0.4), "tanh", "mse"),
+        (losses.LogCosh(), "linear", "mse"),
+        (losses.KLDivergence(), "softmax", "kld"),
+        (losses.CategoricalCrossentropy(from_logits=True), "linear",
+         "categorical_crossentropy"),                                   # fused, linear
+        (losses.CategoricalCrossentropy(label_smoothing=0.1), "softmax",
+         "categorical_crossentropy"),                                   # fused, smoothed
+        (losses.CategoricalCrossentropy(label_smoothing=0.2), "sigmoid",
+         "categorical_crossentropy"),                                   # clipped path
+        (losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2),
+         "linear", "sparse_categorical_crossentropy"),
+        (losses.BinaryCrossentropy(from_logits=True), "linear", "binary_crossentropy"),
+        (losses.BinaryCrossentropy(label_smoothing=0.1), "sigmoid", "binary_crossentropy"),
+        (losses.BinaryCrossentropy(label_smoothing=0.1), "softmax", "binary_crossentropy"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_new_losses_match_finite_differences(any_backend, case):
+    loss, out, data = _new_losses()[case]
+    if data == "kld":
+        x, labels = _data("categorical_crossentropy")
+        y = (labels * 0.7 + 0.075).astype(np.float32)
+    else:
+        x, y = _data(data)
+    _check_new(("relu", out), loss, y, x)

@@ -77,7 +77,7 @@ def test_activation_objects():
     assert activations.get(None).name == "linear"
     np.testing.assert_allclose(activations.get("softmax")(z).sum(), 1.0, rtol=1e-6)
     with pytest.raises(ValueError):
-        activations.get("swish")
+        activations.get("nope")
 
 
 def test_sigmoid_does_not_overflow():

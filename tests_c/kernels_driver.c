@@ -683,6 +683,12 @@ static void test_softmax_xent(fd_index m, fd_index n, int sparse)
     int lx = rnd_int(L_COUNT), ly = rnd_int(L_COUNT), lp = rnd_int(N_OUT_LAYOUTS),
         lg = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
     int want_probs = rnd_int(3) != 0, want_grad = rnd_int(3) != 0;
+    /* per-row weights (a strided, negative or contiguous vector) and label
+     * smoothing, each in about half of the cases */
+    static const float smoothings[] = {0.0f, 0.0f, 0.1f, 1.0f};
+    const float ls = smoothings[rnd_int(4)];
+    const int lw = rnd_int(2) ? -1 : rnd_int(3);   /* -1: no weights */
+    view W = make_view(m > 0 ? m : 0, 1, lw == 0 ? L_C : lw == 1 ? L_STRIDED : L_NEG);
     view X = make_view(m, n, lx), Y = make_view(m, n, ly);
     view P = make_view(m, n, lp), G = make_view(m, n, lg);
     int64_t *labels = (int64_t *)malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t));
@@ -697,6 +703,9 @@ static void test_softmax_xent(fd_index m, fd_index n, int sparse)
     fill_random(&Y, 0);
     for (fd_index t = 0; t < Y.cnt; t++) /* non-negative, some exact zeros */
         Y.mem[t] = Y.mem[t] < -0.3f ? 0.0f : fabsf(Y.mem[t]);
+    fill_random(&W, 0);
+    for (fd_index t = 0; t < W.cnt; t++)  /* weights in [0, 2), some zeros */
+        W.mem[t] = W.mem[t] < -0.8f ? 0.0f : W.mem[t] + 1.0f;
     for (fd_index i = 0; i < m; i++)
         labels[i] = n > 0 ? rnd_int((int)n) : 0;
     xs = snapshot(&X);
@@ -704,13 +713,16 @@ static void test_softmax_xent(fd_index m, fd_index n, int sparse)
     fill_output(&P, NAN);
     fill_output(&G, NAN);
     snprintf(ctx, sizeof ctx,
-             "softmax_xent m=%ld n=%ld %s logits=%s y=%s probs=%s grad=%s threads=%d",
+             "softmax_xent m=%ld n=%ld %s logits=%s y=%s probs=%s grad=%s weights=%s "
+             "ls=%g threads=%d",
              (long)m, (long)n, sparse ? "labels" : "dense", LNAME[lx],
              sparse ? "-" : LNAME[ly], want_probs ? LNAME[lp] : "none",
-             want_grad ? LNAME[lg] : "none", nt);
+             want_grad ? LNAME[lg] : "none", lw < 0 ? "none" : LNAME[W.layout],
+             (double)ls, nt);
     check_status(fd_softmax_xent_f32(m, n, X.base, X.rs, X.cs,
                                      sparse ? NULL : Y.base, Y.rs, Y.cs,
                                      sparse ? labels : NULL,
+                                     lw < 0 ? NULL : W.base, W.rs, ls,
                                      want_probs ? P.base : NULL, P.rs, P.cs,
                                      want_grad ? G.base : NULL, G.rs, G.cs, scale,
                                      &loss, &hits, nt),
@@ -740,18 +752,22 @@ static void test_softmax_xent(fd_index m, fd_index n, int sparse)
         for (fd_index j = 0; j < n; j++)
             sum += exp((double)xi[j] - mx);
         lse = log(sum);
+        const double wi = lw < 0 ? 1.0 : (double)*at(&W, i, 0);
         for (fd_index j = 0; j < n; j++) {
             const double z = (double)xi[j] - mx, p = exp(z) / sum;
             const double ptol = U * ((isinf(z) ? 0.0 : fabs(z)) + n + 6) * p * 2.0 + 1e-37;
-            if (yi[j] != 0.0f) {
-                want_loss -= yi[j] * (z - lse);
-                loss_bound += fabs(yi[j]) * (fabs(z) + fabs(lse) + 1.0);
+            /* the smoothed target, as the kernel rounds it (float) */
+            const double t = ls != 0.0f ? (double)(yi[j] * (1.0f - ls) + ls / (float)n)
+                                        : (double)yi[j];
+            if (t != 0.0) {
+                want_loss -= wi * t * (z - lse);
+                loss_bound += wi * fabs(t) * (fabs(z) + fabs(lse) + 1.0);
             }
             if (want_probs)
                 check_close("probs", i, j, *at(&P, i, j), p, ptol);
             if (want_grad)
-                check_close("grad", i, j, *at(&G, i, j), (p - yi[j]) * scale,
-                            (ptol + U * fabs(p - yi[j]) * 4.0) * scale + 1e-37);
+                check_close("grad", i, j, *at(&G, i, j), (p - t) * scale * wi,
+                            (ptol + U * fabs(p - t) * 4.0) * scale * wi + 1e-37);
         }
         want_hits += n > 0 && ref_argmax(xi, n) ==
                                   (sparse ? (fd_index)labels[i] : ref_argmax(yi, n));
@@ -766,6 +782,7 @@ done:
     free_view(&Y);
     free_view(&P);
     free_view(&G);
+    free_view(&W);
 }
 
 static void test_softmax_xent_errors(void)
@@ -775,21 +792,30 @@ static void test_softmax_xent_errors(void)
     double loss;
     int64_t hits;
     snprintf(ctx, sizeof ctx, "softmax_xent bad calls");
-    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, bad, NULL, 0, 0,
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, bad, NULL, 0, 0.0f, NULL, 0, 0,
                                      NULL, 0, 0, 1.0f, &loss, &hits, 1),
                  FD_EINVAL, "label == n");
-    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, neg, NULL, 0, 0,
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, neg, NULL, 0, 0.0f, NULL, 0, 0,
                                      NULL, 0, 0, 1.0f, &loss, &hits, 1),
                  FD_EINVAL, "label < 0");
-    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, NULL, NULL, 0, 0,
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, NULL, 3, 1, NULL, NULL, 0, 0.0f, NULL, 0, 0,
                                      NULL, 0, 0, 1.0f, &loss, &hits, 1),
                  FD_EINVAL, "no target");
-    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, y, 3, 1, bad, NULL, 0, 0,
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, y, 3, 1, bad, NULL, 0, 0.0f, NULL, 0, 0,
                                      NULL, 0, 0, 1.0f, &loss, &hits, 1),
                  FD_EINVAL, "two targets");
-    check_status(fd_softmax_xent_f32(-1, 3, x, 3, 1, y, 3, 1, NULL, NULL, 0, 0,
+    check_status(fd_softmax_xent_f32(-1, 3, x, 3, 1, y, 3, 1, NULL, NULL, 0, 0.0f, NULL, 0, 0,
                                      NULL, 0, 0, 1.0f, &loss, &hits, 1),
                  FD_EINVAL, "m < 0");
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, y, 3, 1, NULL, NULL, 0, 1.5f, NULL, 0,
+                                     0, NULL, 0, 0, 1.0f, &loss, &hits, 1),
+                 FD_EINVAL, "label_smoothing > 1");
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, y, 3, 1, NULL, NULL, 0, -0.1f, NULL, 0,
+                                     0, NULL, 0, 0, 1.0f, &loss, &hits, 1),
+                 FD_EINVAL, "label_smoothing < 0");
+    check_status(fd_softmax_xent_f32(2, 3, x, 3, 1, y, 3, 1, NULL, NULL, 0, NAN, NULL, 0,
+                                     0, NULL, 0, 0, 1.0f, &loss, &hits, 1),
+                 FD_EINVAL, "label_smoothing NaN");
 }
 
 /* ---- optimizers -------------------------------------------------------- */
@@ -1605,6 +1631,497 @@ static void test_dropout_family(void)
     test_dropout_bad_args();
 }
 
+/* ---- activations and losses (activations.c, losses.c) ----------------------
+ * Each activation kernel against a double reference from the C library,
+ * within k u of the magnitudes its float32 evaluation rounds (see
+ * tests/test_activations.py for the derivation of the per-kernel bounds):
+ *   forward   16 u (|y| + cond)  -- cond: |t| |y| for gelu_tanh (its argument
+ *             t is rounded, exp amplifies that), |slope x| + 0.5 for
+ *             hard_sigmoid (cancellation), else 0
+ *   backward  16 u |g| (|f'| + the magnitudes of the terms of f')
+ * plus 1e-37 (the subnormal range).  NaN/inf where the reference has them,
+ * gaps untouched, exact aliasing (out = x, out = grad), and the same bits for
+ * one thread.  The losses against double references of their formulas
+ * (same order of operations: a few ulps of double), the loss bits the same
+ * for any thread count. */
+
+enum { A_ELU, A_SELU, A_GELU, A_GELU_TANH, A_LEAKY, A_SOFTPLUS, A_SWISH, A_EXP,
+       A_HARD_SIGMOID, A_SOFTSIGN, A_SIGMOID, A_TANH, A_COUNT };
+static const char *ANAME[] = {"elu", "selu", "gelu", "gelu_tanh", "leaky_relu",
+                              "softplus", "swish", "exponential", "hard_sigmoid",
+                              "softsign", "sigmoid", "tanh"};
+/* 1: the backward pass reads z; 0: it reads y */
+static const int A_FROM_Z[] = {0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0};
+
+#define SELU_A 1.6732632423543772848170429916717
+#define SELU_S 1.0507009873554804934193349852946
+
+static int act_forward(int k, fd_index m, fd_index n, const view *X, float *o,
+                       fd_index ro, fd_index co, float p, int nt)
+{
+    const float *x = X->base;
+    const fd_index rx = X->rs, cx = X->cs;
+    switch (k) {
+    case A_ELU: return fd_elu_f32(m, n, x, rx, cx, o, ro, co, p, nt);
+    case A_SELU: return fd_selu_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_GELU: return fd_gelu_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_GELU_TANH: return fd_gelu_tanh_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_LEAKY: return fd_leaky_relu_f32(m, n, x, rx, cx, o, ro, co, p, nt);
+    case A_SOFTPLUS: return fd_softplus_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_SWISH: return fd_swish_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_EXP: return fd_exponential_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_HARD_SIGMOID: return fd_hard_sigmoid_f32(m, n, x, rx, cx, o, ro, co, p, nt);
+    case A_SOFTSIGN: return fd_softsign_f32(m, n, x, rx, cx, o, ro, co, nt);
+    case A_SIGMOID: return fd_sigmoid_f32(m, n, x, rx, cx, o, ro, co, nt);
+    default: return fd_tanh_f32(m, n, x, rx, cx, o, ro, co, nt);
+    }
+}
+
+static int act_backward(int k, fd_index m, fd_index n, const float *g, fd_index rg,
+                        fd_index cg, const float *s, fd_index rs, fd_index cs,
+                        float *o, fd_index ro, fd_index co, float p, int nt)
+{
+    switch (k) {
+    case A_ELU: return fd_elu_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, p, nt);
+    case A_SELU: return fd_selu_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_GELU: return fd_gelu_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_GELU_TANH:
+        return fd_gelu_tanh_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_LEAKY:
+        return fd_leaky_relu_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, p, nt);
+    case A_SOFTPLUS:
+        return fd_softplus_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_SWISH: return fd_swish_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_EXP:
+        return fd_exponential_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_HARD_SIGMOID:
+        return fd_hard_sigmoid_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, p, nt);
+    case A_SOFTSIGN:
+        return fd_softsign_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    case A_SIGMOID:
+        return fd_sigmoid_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    default: return fd_tanh_backward_f32(m, n, g, rg, cg, s, rs, cs, o, ro, co, nt);
+    }
+}
+
+static double ref_sigmoid(double t)
+{
+    const double e = exp(-fabs(t));
+    return t < 0 ? e / (1 + e) : 1 / (1 + e);
+}
+
+/* f(x) in double and the magnitude its float32 evaluation rounds */
+static double act_ref(int k, double x, double p, double *mag)
+{
+    double y, cond = 0.0;
+    switch (k) {
+    case A_ELU: y = x > 0 ? x : p * expm1(x); break;
+    case A_SELU: y = SELU_S * (x > 0 ? x : SELU_A * expm1(x)); break;
+    case A_GELU: {
+        const double c = 0.5 * erfc(-x / sqrt(2.0));
+        y = c == 0 ? -0.0 : x * c;
+        break;
+    }
+    case A_GELU_TANH: {
+        const double t = 2 * sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x);
+        const double sg = ref_sigmoid(t);
+        y = sg == 0 ? -0.0 : x * sg;
+        cond = isfinite(t) ? fabs(t) * fabs(y) : 0.0;
+        break;
+    }
+    case A_LEAKY: y = x > 0 ? x : p * x; break;
+    case A_SOFTPLUS: y = (x < 0 ? 0 : x) + log1p(exp(-fabs(x))); break;
+    case A_SWISH: {
+        const double sg = ref_sigmoid(x);
+        y = sg == 0 ? -0.0 : x * sg;
+        break;
+    }
+    case A_EXP: y = exp(x); break;
+    case A_HARD_SIGMOID: {
+        const double v = p * x + 0.5;
+        y = v < 0 ? 0 : v > 1 ? 1 : v;
+        cond = isfinite(x) ? fabs(p * x) + 0.5 : 0.0;
+        break;
+    }
+    case A_SOFTSIGN: y = isinf(x) ? (x > 0 ? 1.0 : -1.0) : x / (1 + fabs(x)); break;
+    case A_SIGMOID: y = ref_sigmoid(x); break;
+    default: y = tanh(x); break;
+    }
+    *mag = (isfinite(y) ? fabs(y) : 0.0) + cond;
+    return y;
+}
+
+/* f'(.) from src (y or z) in double, and the magnitude of its terms */
+static double act_dref(int k, double s, double p, double *mag)
+{
+    double d, terms;
+    switch (k) {
+    case A_ELU: d = s > 0 ? 1 : s + p; terms = fabs(s) + p + 1; break;
+    case A_SELU:
+        d = s > 0 ? SELU_S : s + SELU_S * SELU_A;
+        terms = fabs(s) + SELU_S * SELU_A + SELU_S;
+        break;
+    case A_GELU: {
+        const double c = 0.5 * erfc(-s / sqrt(2.0));
+        const double ph = exp(-0.5 * s * s) / sqrt(2 * 3.14159265358979323846);
+        d = ph == 0 ? c : c + s * ph;
+        terms = fabs(c) + (ph == 0 ? 0 : fabs(s * ph));
+        break;
+    }
+    case A_GELU_TANH: {
+        const double k2 = 2 * sqrt(2 / 3.14159265358979323846);
+        const double t = k2 * (s + 0.044715 * s * s * s);
+        const double e = exp(-fabs(t)), a = 1 / (1 + e);
+        const double sg = t < 0 ? e * a : a, ds = e * a * a;
+        const double du = k2 * (1 + 3 * 0.044715 * s * s);
+        const double term = ds == 0 ? 0 : s * du * ds;
+        d = sg + term;
+        terms = sg + fabs(term) * (1 + (isfinite(t) ? fabs(t) : 0));
+        break;
+    }
+    case A_LEAKY: d = s > 0 ? 1 : p; terms = fabs(d); break;
+    case A_SOFTPLUS: d = -expm1(-s); terms = fabs(d); break;
+    case A_SWISH: {
+        const double e = exp(-fabs(s)), a = 1 / (1 + e);
+        const double sg = s < 0 ? e * a : a, ds = e * a * a;
+        d = ds == 0 ? sg : sg + s * ds;
+        terms = sg + (ds == 0 ? 0 : fabs(s * ds));
+        break;
+    }
+    case A_EXP: d = s; terms = fabs(s); break;
+    case A_HARD_SIGMOID: d = (s <= 0 || s >= 1) ? 0 : p; terms = fabs(d); break;
+    case A_SOFTSIGN: d = 1 / ((1 + fabs(s)) * (1 + fabs(s))); terms = d; break;
+    case A_SIGMOID: d = s * (1 - s); terms = fabs(s); break;
+    default: d = 1 - s * s; terms = 1 + s * s; break;
+    }
+    *mag = isfinite(terms) ? terms : isfinite(d) ? fabs(d) : 0.0;
+    return d;
+}
+
+/* the float32 result the double value rounds to, for the inf cases */
+static double as_float_range(double v)
+{
+    return isinf((float)v) ? (double)(float)v : v;
+}
+
+static const float A_SPECIALS[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e30f, -1e30f,
+                                   100.0f, -100.0f, 20.5f, -20.5f, 88.9f, -88.9f,
+                                   -13.5f, 1e-40f, -1e-40f, 2.5f, -2.5f, 5.0f, -5.0f};
+#define N_A_SPECIALS (sizeof A_SPECIALS / sizeof A_SPECIALS[0])
+
+static void test_activation(int k, fd_index m, fd_index n, int alias)
+{
+    static const float params[] = {1.0f, 0.3f, 0.0f, 2.5f};
+    const float p = k == A_HARD_SIGMOID ? (rnd_int(2) ? 0.2f : 1.0f / 6.0f)
+                                        : params[rnd_int(4)];
+    int lx = rnd_int(L_COUNT), lg = rnd_int(L_COUNT), lo = rnd_int(N_OUT_LAYOUTS),
+        nt = pick_threads();
+    view X, O, G, Y, D, Yc, Dc;
+    float *xs, *gs, *ys, *first;
+    if (alias)
+        lx = lo;
+    X = make_view(m, n, lx);
+    fill_random(&X, 3);
+    for (fd_index t = 0; t < X.cnt; t++)
+        X.mem[t] *= 12.0f;
+    for (fd_index t = 0; t < X.cnt && t < (fd_index)N_A_SPECIALS; t++)
+        X.mem[(t * 7919) % X.cnt] = A_SPECIALS[t];
+    xs = snapshot(&X);
+    O = make_view(m, n, lo);
+    fill_output(&O, NAN);
+    snprintf(ctx, sizeof ctx, "%s m=%ld n=%ld p=%g x=%s out=%s%s threads=%d", ANAME[k],
+             (long)m, (long)n, (double)p, LNAME[lx], LNAME[lo],
+             alias ? " (out is x)" : "", nt);
+    check_status(act_forward(k, m, n, &X, alias ? X.base : O.base, alias ? X.rs : O.rs,
+                             alias ? X.cs : O.cs, p, nt), FD_OK, "status");
+    if (!alias)
+        check_gaps(&O);
+    {
+        const view *res = alias ? &X : &O;
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++) {
+                double mag;
+                const double want = as_float_range(act_ref(k, xs[i * n + j], p, &mag));
+                check_close("forward", i, j, *at(res, i, j), want, 16 * U * mag + 1e-37);
+            }
+        ys = snapshot(res);
+    }
+    /* one thread, contiguous: the same bits */
+    Yc = make_view(m, n, L_C);
+    fill_output(&Yc, NAN);
+    {
+        view Xc = make_view(m, n, L_C);
+        put(&Xc, xs);
+        act_forward(k, m, n, &Xc, Yc.base, Yc.rs, Yc.cs, p, 1);
+        free_view(&Xc);
+    }
+    first = snapshot(&Yc);
+    check_identical("layout or threads change the forward bits", ys, first, m * n);
+    free(first);
+
+    /* backward from y (the kernel's own output) or z; out is grad when alias */
+    G = make_view(m, n, alias ? lo : lg);
+    fill_random(&G, 5);
+    gs = snapshot(&G);
+    Y = make_view(m, n, rnd_int(L_COUNT));
+    put(&Y, A_FROM_Z[k] ? xs : ys);
+    D = make_view(m, n, lo);
+    fill_output(&D, NAN);
+    snprintf(ctx, sizeof ctx, "%s backward m=%ld n=%ld p=%g grad=%s src=%s out=%s%s "
+             "threads=%d", ANAME[k], (long)m, (long)n, (double)p, LNAME[G.layout],
+             LNAME[Y.layout], LNAME[lo], alias ? " (out is grad)" : "", nt);
+    check_status(act_backward(k, m, n, G.base, G.rs, G.cs, Y.base, Y.rs, Y.cs,
+                              alias ? G.base : D.base, alias ? G.rs : D.rs,
+                              alias ? G.cs : D.cs, p, nt), FD_OK, "status");
+    if (!alias)
+        check_gaps(&D);
+    {
+        const view *res = alias ? &G : &D;
+        float *src = snapshot(&Y), *got;
+        for (fd_index i = 0; i < m; i++)
+            for (fd_index j = 0; j < n; j++) {
+                double mag;
+                const double g = gs[i * n + j];
+                const double d = act_dref(k, src[i * n + j], p, &mag);
+                check_close("backward", i, j, *at(res, i, j), g * d,
+                            16 * U * fabs(g) * mag + 1e-37);
+            }
+        got = snapshot(res);
+        Dc = make_view(m, n, L_C);
+        fill_output(&Dc, NAN);
+        {
+            view Gc = make_view(m, n, L_C), Sc = make_view(m, n, L_C);
+            put(&Gc, gs);
+            put(&Sc, src);
+            act_backward(k, m, n, Gc.base, Gc.rs, Gc.cs, Sc.base, Sc.rs, Sc.cs, Dc.base,
+                         Dc.rs, Dc.cs, p, 1);
+            free_view(&Gc);
+            free_view(&Sc);
+        }
+        first = snapshot(&Dc);
+        check_identical("layout or threads change the backward bits", got, first, m * n);
+        free(first);
+        free(got);
+        free(src);
+    }
+    free(xs);
+    free(gs);
+    free(ys);
+    free_view(&X);
+    free_view(&O);
+    free_view(&G);
+    free_view(&Y);
+    free_view(&D);
+    free_view(&Yc);
+    free_view(&Dc);
+}
+
+/* the whole float32 line through each forward kernel, contiguous, one call */
+static void test_activation_range(int k)
+{
+    const fd_index n = 1 << 16;
+    view X = make_view(1, n, L_C), O = make_view(1, n, L_C);
+    const float p = k == A_HARD_SIGMOID ? 0.2f : 0.3f;
+    for (fd_index j = 0; j < n; j++) {   /* every 2^16-th bit pattern: all exponents */
+        const uint32_t bits = (uint32_t)j << 16 | (uint32_t)(j * 40503u & 0xffffu);
+        memcpy(&X.base[j], &bits, sizeof(float));
+    }
+    fill_output(&O, NAN);
+    snprintf(ctx, sizeof ctx, "%s over the float32 range", ANAME[k]);
+    check_status(act_forward(k, 1, n, &X, O.base, O.rs, O.cs, p, 2), FD_OK, "status");
+    for (fd_index j = 0; j < n; j++) {
+        double mag;
+        const double want = as_float_range(act_ref(k, X.base[j], p, &mag));
+        check_close("forward", 0, j, O.base[j], want, 16 * U * mag + 1e-37);
+    }
+    free_view(&X);
+    free_view(&O);
+}
+
+enum { L_MSE, L_MAE, L_HUBER, L_LOGCOSH, L_KLD, L_BCE, L_KINDS };
+static const char *LOSSNAME[] = {"mse", "mae", "huber", "log_cosh", "kld", "sigmoid_bce"};
+
+static double ref_log_cosh(double x)
+{
+    const double a = fabs(x);
+    if (a < 1e-3)
+        return x * x * (0.5 - x * x / 12.0);
+    return a + log1p(exp(-2.0 * a)) - 0.69314718055994530942;
+}
+
+static void test_loss(int kind, fd_index m, fd_index n)
+{
+    int lp = rnd_int(L_COUNT), lt = rnd_int(L_COUNT), lg = rnd_int(N_OUT_LAYOUTS),
+        lpr = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
+    const int use_w = rnd_int(2), use_g = rnd_int(4) != 0, use_pr = rnd_int(2);
+    const float delta = rnd_int(2) ? 1.0f : 0.25f, ls = rnd_int(2) ? 0.0f : 0.2f;
+    const float scale = m > 0 ? 1.0f / (float)m : 1.0f;
+    view P = make_view(m, n, lp), T = make_view(m, n, lt), G = make_view(m, n, lg);
+    view PR = make_view(m, n, lpr);
+    view W = make_view(m, 1, rnd_int(2) ? L_STRIDED : L_NEG);
+    float *ps, *ts;
+    double loss = -1, loss1 = -2, want = 0, mag = 0;
+    int64_t hits = -1, hits1 = -1, want_hits = 0;
+    int st;
+    fill_random(&P, 7);
+    fill_random(&T, 0);
+    fill_random(&W, 0);
+    for (fd_index t = 0; t < W.cnt; t++)
+        W.mem[t] += 1.0f;
+    if (kind == L_KLD || kind == L_BCE)   /* distributions / labels in [0, 1] */
+        for (fd_index t = 0; t < T.cnt; t++)
+            T.mem[t] = kind == L_BCE && rnd_int(2) ? (T.mem[t] > 0 ? 1.0f : 0.0f)
+                                                   : 0.5f * (T.mem[t] + 1.0f);
+    if (kind == L_KLD)
+        for (fd_index t = 0; t < P.cnt; t++)  /* mostly inside [eps, 1], some outside */
+            P.mem[t] = rnd_int(8) ? 0.5f * (P.mem[t] + 1.0f) : P.mem[t] * 2.0f;
+    if (kind == L_BCE)
+        for (fd_index t = 0; t < P.cnt; t++)
+            P.mem[t] = rnd_int(10) ? P.mem[t] * 8.0f
+                                   : (rnd_int(2) ? INFINITY : -INFINITY);
+    ps = snapshot(&P);
+    ts = snapshot(&T);
+    fill_output(&G, NAN);
+    fill_output(&PR, NAN);
+    snprintf(ctx, sizeof ctx, "%s loss m=%ld n=%ld pred=%s true=%s grad=%s w=%d ls=%g "
+             "delta=%g threads=%d", LOSSNAME[kind], (long)m, (long)n, LNAME[lp],
+             LNAME[lt], use_g ? LNAME[lg] : "none", use_w, (double)ls, (double)delta, nt);
+    for (int pass = 0; pass < 2; pass++) {
+        const int threads = pass == 0 ? nt : 1;
+        double *lo = pass == 0 ? &loss : &loss1;
+        const float *wp = use_w ? W.base : NULL;
+        float *gp = use_g ? G.base : NULL;
+        switch (kind) {
+        case L_MSE:
+            st = fd_mse_loss_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp, W.rs,
+                                 gp, G.rs, G.cs, scale, lo, threads);
+            break;
+        case L_MAE:
+            st = fd_mae_loss_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp, W.rs,
+                                 gp, G.rs, G.cs, scale, lo, threads);
+            break;
+        case L_HUBER:
+            st = fd_huber_loss_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp,
+                                   W.rs, gp, G.rs, G.cs, delta, scale, lo, threads);
+            break;
+        case L_LOGCOSH:
+            st = fd_log_cosh_loss_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp,
+                                      W.rs, gp, G.rs, G.cs, scale, lo, threads);
+            break;
+        case L_KLD:
+            st = fd_kld_loss_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp, W.rs,
+                                 gp, G.rs, G.cs, scale, lo, threads);
+            break;
+        default:
+            st = fd_sigmoid_bce_f32(m, n, P.base, P.rs, P.cs, T.base, T.rs, T.cs, wp,
+                                    W.rs, ls, use_pr ? PR.base : NULL, PR.rs, PR.cs, gp,
+                                    G.rs, G.cs, scale, lo, pass == 0 ? &hits : &hits1,
+                                    threads);
+            break;
+        }
+        check_status(st, FD_OK, "status");
+        if (pass == 0) {
+            check_gaps(&G);
+            check_gaps(&PR);
+        }
+    }
+    check(memcmp(&loss, &loss1, sizeof loss) == 0 || (isnan(loss) && isnan(loss1)),
+          "threads change the loss bits", 0, 0, loss, loss1, 0);
+    check(hits == hits1, "threads change n_correct", 0, 0, (double)hits, (double)hits1, 0);
+    for (fd_index i = 0; i < m && n > 0; i++) {
+        const double wi = use_w ? (double)*at(&W, i, 0) : 1.0;
+        const double per = kind == L_KLD ? 1.0 : 1.0 / (double)n;
+        double row = 0, rmag = 0;
+        for (fd_index j = 0; j < n; j++) {
+            const double pv = ps[i * n + j], tv = ts[i * n + j], e = pv - tv;
+            double l, d;
+            switch (kind) {
+            case L_MSE: l = e * e; d = 2 * e; break;
+            case L_MAE: l = fabs(e); d = e > 0 ? 1 : e < 0 ? -1 : e; break;
+            case L_HUBER: {
+                const double a = fabs(e), q = a < delta ? a : delta;
+                l = 0.5 * q * q + delta * (a - q);
+                d = a <= delta ? e : delta * (e > 0 ? 1 : e < 0 ? -1 : e);
+                break;
+            }
+            case L_LOGCOSH: l = ref_log_cosh(e); d = tanh(e); break;
+            case L_KLD: {
+                const double tc = tv < 1e-7 ? 1e-7 : tv > 1 ? 1 : tv;
+                const double pc = pv < 1e-7 ? 1e-7 : pv > 1 ? 1 : pv;
+                l = tc * log(tc / pc);
+                d = (pv < 1e-7 || pv > 1) ? 0 : -tc / pc;
+                break;
+            }
+            default: {
+                const double z = pv, t = tv * (1.0 - (double)ls) + 0.5 * (double)ls;
+                const double ez = exp(-fabs(z)), a = z >= 0 ? 1 - t : -t;
+                const double sg = z >= 0 ? 1 / (1 + ez) : ez / (1 + ez);
+                l = (a == 0 ? 0 : a * z) + log1p(ez);
+                d = sg - t;
+                if (use_pr)
+                    check_close("probs", i, j, *at(&PR, i, j), sg, 2 * U * sg + 1e-37);
+                want_hits += ((float)tv == 1.0f && z > 0) || ((float)tv == 0.0f && z <= 0);
+                break;
+            }
+            }
+            row += l;
+            rmag += fabs(l);
+            if (use_g) {
+                const double gw = (double)scale * wi * per * d;
+                check_close("grad", i, j, *at(&G, i, j), gw, 2 * U * fabs(gw) + 1e-37);
+            }
+        }
+        want += wi * row * per;
+        mag += fabs(wi) * rmag * per;
+    }
+    check_close("loss_sum", 0, 0, loss, want, 1e-13 * mag + 1e-300);
+    if (kind == L_BCE)
+        check(hits == want_hits, "n_correct", 0, 0, (double)hits, (double)want_hits, 0);
+    else
+        check(hits == -1, "n_correct untouched", 0, 0, (double)hits, -1, 0);
+    free(ps);
+    free(ts);
+    free_view(&P);
+    free_view(&T);
+    free_view(&G);
+    free_view(&PR);
+    free_view(&W);
+}
+
+static void test_act_loss_bad_calls(void)
+{
+    float z = 0;
+    double loss;
+    int64_t hits;
+    snprintf(ctx, sizeof ctx, "activation / loss bad calls");
+    for (int k = 0; k < A_COUNT; k++) {
+        view X = make_view(1, 1, L_C);
+        X.base[0] = 0;
+        check_status(act_forward(k, -1, 1, &X, &z, 1, 1, 0.2f, 1), FD_EINVAL, "m < 0");
+        check_status(act_backward(k, 1, -1, &z, 1, 1, &z, 1, 1, &z, 1, 1, 0.2f, 1),
+                     FD_EINVAL, "n < 0");
+        free_view(&X);
+    }
+    check_status(fd_elu_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, -1.0f, 1),
+                 FD_EINVAL, "elu alpha < 0");
+    check_status(fd_leaky_relu_backward_f32(1, 1, &z, 1, 1, &z, 1, 1, &z, 1, 1, NAN, 1),
+                 FD_EINVAL, "leaky_relu alpha NaN");
+    check_status(fd_huber_loss_f32(1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, NULL, 0, 0, 0.0f,
+                                   1.0f, &loss, 1), FD_EINVAL, "huber delta 0");
+    check_status(fd_huber_loss_f32(1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, NULL, 0, 0,
+                                   INFINITY, 1.0f, &loss, 1), FD_EINVAL, "huber delta inf");
+    check_status(fd_mse_loss_f32(-1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, NULL, 0, 0, 1.0f,
+                                 &loss, 1), FD_EINVAL, "mse m < 0");
+    check_status(fd_kld_loss_f32(1, -1, &z, 1, 1, &z, 1, 1, NULL, 0, NULL, 0, 0, 1.0f,
+                                 &loss, 1), FD_EINVAL, "kld n < 0");
+    check_status(fd_sigmoid_bce_f32(1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, 1.5f, NULL, 0, 0,
+                                    NULL, 0, 0, 1.0f, &loss, &hits, 1),
+                 FD_EINVAL, "bce label_smoothing > 1");
+    check_status(fd_sigmoid_bce_f32(-1, 1, &z, 1, 1, &z, 1, 1, NULL, 0, 0.0f, NULL, 0, 0,
+                                    NULL, 0, 0, 1.0f, &loss, &hits, 1),
+                 FD_EINVAL, "bce m < 0");
+}
+
 int main(int argc, char **argv)
 {
     size_t s;
@@ -1647,6 +2164,25 @@ int main(int argc, char **argv)
     test_bad_sizes();
     test_optim_family();
     test_dropout_family();
+    printf("before activations/losses: %ld checks, %ld failed\n", n_passed + n_failed,
+           n_failed);
+    for (int k = 0; k < A_COUNT; k++) {
+        for (s = 0; s < N_EW_SHAPES; s++)
+            for (w = 0; w < 2; w++)
+                if (EW_SHAPES[s][0] * EW_SHAPES[s][1] <= 200000)
+                    test_activation(k, EW_SHAPES[s][0], EW_SHAPES[s][1], w);
+        test_activation_range(k);
+    }
+    {
+        static const fd_index ls_shapes[][2] = {{0, 0}, {0, 3}, {3, 0}, {1, 1}, {5, 1},
+                                                {128, 10}, {7, 33}, {512, 1},
+                                                {4100, 3}, {20000, 10}, {3, 5000}};
+        for (int kind = 0; kind < L_KINDS; kind++)
+            for (s = 0; s < sizeof ls_shapes / sizeof ls_shapes[0]; s++)
+                for (w = 0; w < 3; w++)
+                    test_loss(kind, ls_shapes[s][0], ls_shapes[s][1]);
+    }
+    test_act_loss_bad_calls();
     printf("%ld passed, %ld failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }
