@@ -962,15 +962,20 @@ static void test_config(void)
     const char *env = getenv("FASTDENSE_SIMD");
     const int level = fd_simd_level();
     const char *name = fd_simd_name();
-    static const char *names[] = {"generic", "avx2", "avx512"};
+    static const char *names[] = {[FD_SIMD_GENERIC] = "generic",
+                                  [FD_SIMD_AVX2] = "avx2",
+                                  [FD_SIMD_AVX512] = "avx512"};
     snprintf(ctx, sizeof ctx, "simd level %d name %s env %s", level, name,
              env ? env : "(unset)");
-    check(level >= 0 && level <= 2 && strcmp(name, names[level]) == 0,
+    check(level >= FD_SIMD_GENERIC && level <= FD_SIMD_AVX512 &&
+              strcmp(name, names[level]) == 0,
           "simd name matches level", 0, 0, level, 0, 0);
     if (env && strcmp(env, "generic") == 0)
-        check(level == 0, "FASTDENSE_SIMD=generic caps the level", 0, 0, level, 0, 0);
+        check(level == FD_SIMD_GENERIC, "FASTDENSE_SIMD=generic caps the level", 0, 0,
+              level, FD_SIMD_GENERIC, 0);
     if (env && strcmp(env, "avx2") == 0)
-        check(level <= 1, "FASTDENSE_SIMD=avx2 caps the level", 0, 0, level, 1, 0);
+        check(level <= FD_SIMD_AVX2, "FASTDENSE_SIMD=avx2 caps the level", 0, 0, level,
+              FD_SIMD_AVX2, 0);
     check(fd_openmp_enabled() == (
 #ifdef _OPENMP
               1
