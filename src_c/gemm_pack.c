@@ -100,6 +100,34 @@ void fd_pack_panel(int level, int nvec, fd_index nreal, fd_index kc,
     }
 }
 
+/* Columns (values of p) per step of fd_pack_block's contiguous copy. */
+#define FD_PACK_PCHUNK 16
+
+/* d[p*nvec + v] = s[p*ps + v] for p < np, v < nvec: one panel's share of a
+ * run of columns.  The tile sizes get loops of constant length (a few
+ * vector moves per column, no per-piece bookkeeping). */
+static void fd_copy_rows(int nvec, fd_index np, const float *restrict s,
+                         fd_index ps, float *restrict d)
+{
+    fd_index p;
+    int v;
+#define FD_COPY_N(N)                                                          \
+    case N:                                                                   \
+        for (p = 0; p < np; p++)                                              \
+            for (v = 0; v < N; v++)                                           \
+                d[p * N + v] = s[p * ps + v];                                 \
+        return;
+    switch (nvec) {
+        FD_COPY_N(4) FD_COPY_N(6) FD_COPY_N(8) FD_COPY_N(12) FD_COPY_N(16)
+        FD_COPY_N(32)
+    default:
+        for (p = 0; p < np; p++)
+            for (v = 0; v < nvec; v++)
+                d[p * nvec + v] = s[p * ps + v];
+    }
+#undef FD_COPY_N
+}
+
 /*
  * A whole block: ceil(nv / nvec) panels of nvec (the last one zero padded),
  * panel q at dst + q*nvec*kc.  When the vectors are contiguous (A in
@@ -115,18 +143,32 @@ void fd_pack_block(int level, int nvec, fd_index nv, fd_index kc,
     const fd_index npan = (nv + nvec - 1) / nvec;
     fd_index q, p, v;
     if (vidx == NULL && vs == 1) {
-        for (p = 0; p < kc; p++) {
-            const fd_index pp = pidx ? (fd_index)pidx[p0 + p] : p0 + p;
-            const float *src = base + v0 + pp * ps;
+        /* FD_PACK_PCHUNK columns at a time (in L1), then each panel's
+         * share of them: the panels lie 4*nvec*kc bytes apart, a multiple
+         * of 4 KiB for kc = 512, so writing one piece to every panel per p
+         * sent 18 stores to the same L1 set (0.33 ns per float; per chunk
+         * each panel gets one contiguous run instead). */
+        fd_index pc0;
+        for (pc0 = 0; pc0 < kc; pc0 += FD_PACK_PCHUNK) {
+            const fd_index pc1 = fd_min(kc, pc0 + FD_PACK_PCHUNK);
             for (q = 0; q < npan; q++) {
                 const fd_index nr = nv - q * nvec < nvec ? nv - q * nvec
                                                           : nvec;
-                const float *s = src + q * nvec;
-                float *d = dst + q * nvec * kc + p * nvec;
-                for (v = 0; v < nr; v++)
-                    d[v] = s[v];
-                for (; v < nvec; v++)
-                    d[v] = 0.0f;
+                if (nr == nvec && pidx == NULL) {
+                    fd_copy_rows(nvec, pc1 - pc0,
+                                 base + v0 + (p0 + pc0) * ps + q * nvec, ps,
+                                 dst + q * nvec * kc + pc0 * nvec);
+                    continue;
+                }
+                for (p = pc0; p < pc1; p++) {
+                    const fd_index pp = pidx ? (fd_index)pidx[p0 + p] : p0 + p;
+                    const float *s = base + v0 + pp * ps + q * nvec;
+                    float *d = dst + q * nvec * kc + p * nvec;
+                    for (v = 0; v < nr; v++)
+                        d[v] = s[v];
+                    for (; v < nvec; v++)
+                        d[v] = 0.0f;
+                }
             }
         }
         return;
