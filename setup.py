@@ -75,7 +75,14 @@ def extensions():
         return []
     # depends: a changed kernel file relinks the module (the kernels reach
     # it as extra objects, which setuptools does not track by itself)
+    try:  # the bindings read arrays through the NumPy C API (ops.dot's route)
+        import numpy
+    except ImportError:
+        log("WARNING: NumPy is not installed; building the NumPy-only package")
+        return []
     ext = Extension("fastdense._ckernels", ["fastdense/_ckernels.pyx"],
+                    include_dirs=[numpy.get_include()],
+                    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                     depends=sorted(glob.glob(os.path.join(KERNEL_DIR, "*"))),
                     optional=not os.environ.get("FASTDENSE_REQUIRE_C"))
     exts = cythonize([ext], compiler_directives={

@@ -574,3 +574,31 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
     return FD_OK;
 }
 
+
+/* ---- ours or a BLAS ------------------------------------------------------ */
+
+/* The rule and its measurements: gemm_config.h.  nthreads is part of the
+ * interface (a split changes who wins); the rule does not use it yet. */
+int fd_sgemm_route(fd_index m, fd_index n, fd_index k, int a_rows_contiguous,
+                   int nthreads, int level)
+{
+    double flops;
+    (void)nthreads;
+    if (level < 0)
+        level = fd_simd_level();
+    if (level < FD_SIMD_AVX512)
+        return FD_ROUTE_BLAS;
+    if (m <= 1 || n <= 1)
+        return FD_ROUTE_BLAS;
+    flops = 2.0 * (double)m * (double)n * (double)k;
+    if (flops < FD_ROUTE_SMALL_FLOPS)
+        return FD_ROUTE_BLAS;
+    if (n <= FD_ROUTE_DOT_MAX_N && a_rows_contiguous)
+        return FD_ROUTE_OURS;
+    if (flops < FD_ROUTE_MID_FLOPS)
+        return FD_ROUTE_BLAS;
+    if ((n >= 13 && n <= 16) || (n >= 33 && n <= 48) ||
+        (n >= 17 && n <= 24 && !a_rows_contiguous))
+        return FD_ROUTE_BLAS;
+    return FD_ROUTE_OURS;
+}

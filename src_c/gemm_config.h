@@ -144,4 +144,38 @@
  * tile for C views whose column stride is not 1). */
 #define FD_GEMM_DOT_ROWS 16
 
+/* ---- ours or a BLAS: fd_sgemm_route (gemm.c) ----------------------------
+ *
+ * ops.dot hands a product to NumPy's BLAS where fd_sgemm does not win.
+ * Measured on Zen 5 against OpenBLAS 0.3.31 (SkylakeX kernels, as NumPy's
+ * wheels pick them here), one core, NumPy-allocated operands (16 bytes past
+ * a cache line) in every C/F layout, sweeps of m, n in 1..10000 and k in
+ * 10..784 (ratio = BLAS time / ours):
+ *
+ * - FD_SIMD_GENERIC: the 4x8 portable kernel is ~20x slower than any BLAS;
+ *   FD_SIMD_AVX2: the 6x16 kernel runs ~121 GFLOP/s against OpenBLAS's
+ *   AVX-512 ~197 (0.5-0.7x at every training shape): BLAS at both.
+ * - m == 1 or n == 1 (matrix-vector): BLAS (its gemv; ours 0.2-0.9x).
+ * - below FD_ROUTE_SMALL_FLOPS (2*m*n*k): BLAS.  A product of a few
+ *   microseconds is mostly call overhead (ops.dot's checks ~1 us against
+ *   np.dot's ~0.5) and OpenBLAS has small-matrix kernels: 0.2-0.7x.
+ * - n <= FD_ROUTE_DOT_MAX_N with contiguous rows of A: ours, the dot path
+ *   with >= 2 rows per kernel call (128x512 @ 512x10 1.2-2.2x,
+ *   512x128 @ 128x10 1.0-1.7x); OpenBLAS is slow at narrow n and large m
+ *   (1000x512 @ 512x4 2.6x).
+ * - below FD_ROUTE_MID_FLOPS: BLAS (the tiles lose at most layouts here:
+ *   128x512 @ 512x10 from F-order A 0.56x, 128x10 @ 10x512 0.75-1.15x).
+ * - 13 <= n <= 16 (the dot kernel one row per call: 17 loads per 16 FMAs),
+ *   33 <= n <= 48 (a second 32-wide tile, half padding) and 17 <= n <= 24
+ *   without contiguous rows of A (transposed tiles, merged by scalar code):
+ *   BLAS (1000x128 @ 128x16 0.72-0.92x, 1000x128 @ 128x48 0.5-0.8x,
+ *   1000x128 @ 128x20 from F-order A 0.8x).
+ * - everything else: ours (the training products 1.0-1.2x, predict
+ *   10000x784 @ 784x512 0.95-1.05x; narrow n from F-order A and large m
+ *   1.6-2.4x).
+ */
+#define FD_ROUTE_SMALL_FLOPS 1.2e6
+#define FD_ROUTE_MID_FLOPS 2e6
+#define FD_ROUTE_DOT_MAX_N 12
+
 #endif /* FASTDENSE_GEMM_CONFIG_H */
