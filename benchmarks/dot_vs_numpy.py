@@ -14,15 +14,19 @@ How it measures.  The operands are NumPy-allocated float32 arrays (so not
 stored in C order or in Fortran order, with the transposed operands of the
 training step as ``.T`` views.  For each SIMD level (FASTDENSE_SIMD, read by
 the C kernels on every call), thread count (threadpoolctl for NumPy's BLAS,
-fastdense.set_num_threads for ours) and case, samples alternate between
-``ops.dot`` and ``np.dot`` (the order swapped every sample, so neither always
-runs on the other's warm caches or spinning threads); a sample times enough
-back-to-back calls to last ~0.5 ms (one call when it is longer), so that
-the two sides of a pair see the same machine.  The table gives the median
-time per call of each and the ratio np.dot time / ops.dot time (> 1: ops.dot
-is faster),
-and the route ``ops._gemm_route`` took.  On a shared machine the ratio of
-medians is what means something, not the absolute times.
+fastdense.set_num_threads for ours) and case, the two sides take turns in
+rounds (the order swapped every round): each turn calls its side untimed for
+5 ms, then takes samples for 10 ms, a sample being enough back-to-back calls
+to last ~0.2 ms (one call when it is longer).  The untimed start is there
+because the two libraries' idle thread pools spin for milliseconds after a
+call and, on 2 cores, hold the core the other one's worker needs; with
+--alternate the samples alternate one by one without it, which shows that
+interference itself.  The table gives the median time per call of each, the
+ratio np.dot time / ops.dot time (> 1: ops.dot is faster), the same ratio
+of the best samples (what an idle machine gives; 2-thread medians on a
+shared machine include the waits for a scheduler tick) and the route
+``ops._gemm_route`` took.  On a shared machine the ratio of medians is what
+means something, not the absolute times.
 """
 import argparse
 import json
@@ -71,7 +75,32 @@ def timed(f, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def measure(a, b, nt, samples, target=5e-4):
+def block(f, reps, settle, length):
+    """Samples (each the mean of `reps` back-to-back calls) of f over `length`
+    seconds, after `settle` seconds of untimed calls (at least one)."""
+    t0 = time.perf_counter()
+    f()
+    while time.perf_counter() - t0 < settle:
+        f()
+    out, t1 = [], time.perf_counter()
+    while len(out) < 3 or time.perf_counter() - t1 < length:
+        out.append(timed(f, reps))
+    return out
+
+
+def measure(a, b, nt, rounds, alternate=False, sample=2e-4, settle=5e-3,
+            length=1e-2):
+    """Median time per call of ops.dot and of np.dot.
+
+    Default: `rounds` rounds of one block per side, the order swapped every
+    round; a block settles for `settle` s, then samples for `length` s.  The
+    settling is there because the two thread pools get in each other's way
+    right after a switch: libgomp's idle workers spin for a few ms after a
+    parallel region and OpenBLAS's for longer, and on 2 cores a spinning
+    worker of one library holds the core the other's worker needs (calls
+    alternating one by one at 2 threads took ~4 ms each, both libraries,
+    against ~0.3 ms in blocks).  alternate=True measures exactly that:
+    samples alternate side after side, with no settling."""
     ours = lambda: ops.dot(a, b)  # noqa: E731
     theirs = lambda: np.dot(a, b)  # noqa: E731
     with threadpoolctl.threadpool_limits(limits=nt, user_api="blas"):
@@ -79,13 +108,17 @@ def measure(a, b, nt, samples, target=5e-4):
         for f in (ours, theirs, ours, theirs):      # warm up both
             f()
         one = max(timed(ours, 3), timed(theirs, 3))
-        reps = max(1, min(2000, int(target / max(one, 1e-7))))
+        reps = max(1, min(2000, int(sample / max(one, 1e-7))))
         t_ours, t_np = [], []
-        for s in range(samples):
-            pair = ((ours, t_ours), (theirs, t_np))
-            for f, acc in (pair if s % 2 == 0 else pair[::-1]):
-                acc.append(timed(f, reps))
-    return statistics.median(t_ours), statistics.median(t_np)
+        pair = ((ours, t_ours), (theirs, t_np))
+        for r in range(rounds):
+            for f, acc in (pair if r % 2 == 0 else pair[::-1]):
+                if alternate:
+                    acc.append(timed(f, reps))
+                else:
+                    acc.extend(block(f, reps, settle, length))
+    return (statistics.median(t_ours), statistics.median(t_np),
+            min(t_ours), min(t_np))
 
 
 def blas_info():
@@ -103,7 +136,10 @@ def main(argv=None):
                    help="SIMD levels (default: every one this CPU runs)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--orders", nargs="+", default=["C", "F"], choices=["C", "F"])
-    p.add_argument("--samples", type=int, default=41, help="samples per side")
+    p.add_argument("--rounds", type=int, default=15,
+                   help="rounds (one block per side each; samples with --alternate)")
+    p.add_argument("--alternate", action="store_true",
+                   help="alternate single samples, no settling (the thread pools' worst case)")
     p.add_argument("--cases", nargs="+", type=int, default=None,
                    help="indices into the case list (default: all)")
     p.add_argument("--json", help="write the rows here as well")
@@ -123,8 +159,9 @@ def main(argv=None):
     if coretype:
         print("NOTE: OPENBLAS_CORETYPE=%s is set: NumPy runs that kernel family, not"
               " the one users get (unset it to measure as users have it)" % coretype)
-    print("ratio = np.dot time / ops.dot time (>= 0.95 is the target); medians of %d"
-          " interleaved samples" % args.samples)
+    print("ratio = np.dot time / ops.dot time (>= 0.95 is the target); medians over %d"
+          " interleaved %s" % (args.rounds, "single samples per side (--alternate)"
+                               if args.alternate else "rounds of 10 ms blocks per side"))
     rng = np.random.default_rng(0)
     rows = []
     old_simd = os.environ.get("FASTDENSE_SIMD")
@@ -133,22 +170,24 @@ def main(argv=None):
             os.environ["FASTDENSE_SIMD"] = level
             for nt in args.threads:
                 print("\nSIMD %s, %d thread%s" % (level, nt, "s" if nt > 1 else ""))
-                print("  %-30s %-5s %-5s %11s %11s %7s" % ("case", "order", "route",
-                                                          "ops.dot", "np.dot", "ratio"))
+                print("  %-30s %-5s %-5s %11s %11s %7s %7s" % (
+                    "case", "order", "route", "ops.dot", "np.dot", "ratio", "best"))
                 for case in cases:
                     for order in args.orders:
                         a, b = operands(case, order, rng)
                         m, k = a.shape
                         n = b.shape[1]
                         route = ops._gemm_route(m, n, k, nt, level, a.strides[1] == a.itemsize)
-                        t_ours, t_np = measure(a, b, nt, args.samples)
+                        t_ours, t_np, b_ours, b_np = measure(a, b, nt, args.rounds,
+                                                             args.alternate)
                         ratio = t_np / t_ours
                         rows.append(dict(level=level, threads=nt, case=case[0],
                                          order=order, route=route, ops_dot_s=t_ours,
-                                         np_dot_s=t_np, ratio=ratio))
-                        print("  %-30s %-5s %-5s %9.1f us %8.1f us %6.2fx%s" % (
+                                         np_dot_s=t_np, ratio=ratio, ops_dot_best_s=b_ours,
+                                         np_dot_best_s=b_np, best_ratio=b_np / b_ours))
+                        print("  %-30s %-5s %-5s %9.1f us %8.1f us %6.2fx %6.2fx%s" % (
                             case[0], order, route, t_ours * 1e6, t_np * 1e6, ratio,
-                            "" if ratio >= 0.95 else "  <"), flush=True)
+                            b_np / b_ours, "" if ratio >= 0.95 else "  <"), flush=True)
     finally:
         if old_simd is None:
             os.environ.pop("FASTDENSE_SIMD", None)

@@ -118,6 +118,8 @@ def dot(a, b, out=None):
     if K is None or not K.dot_route(a, b, nthreads, _HAS_BLAS):
         return np.dot(a, b) if out is None else np.dot(a, b, out=out)
     shape = a.shape[:-1] + b.shape[1:]
+    nthreads = _gemm_threads(a.shape[0] if a.ndim == 2 else 1,
+                             b.shape[1] if b.ndim == 2 else 1, b.shape[0], nthreads)
     if out is not None and not (_writable_f32(out) and out.shape == shape
                                 and out.flags.c_contiguous):
         return np.dot(a, b, out=out)     # NumPy's checks and message
@@ -170,6 +172,21 @@ def _numpy_has_blas():
 
 
 _HAS_BLAS = _numpy_has_blas()
+
+
+# Products of at most this many flops run on one thread in ops.dot, as
+# OpenBLAS 0.3.31 runs them (it keeps m*n*k <= 2**21, e.g. 128x128x128, on
+# one thread).  fd_sgemm itself would split from 1 MFLOP (worth ~3 us on an
+# idle machine, the training step's setting), but a parallel region waits a
+# scheduler tick (4 ms here) whenever another process holds the other core:
+# 128x512 @ 512x10 at 2 threads took a median 8 ms against np.dot's 14 us
+# on this shared machine, and 12 us on one thread.
+_DOT_ONE_THREAD_FLOPS = 2.0 * 2 ** 21
+
+
+def _gemm_threads(m, n, k, nthreads):
+    """The threads ops.dot gives an m x k @ k x n product on the C route."""
+    return 1 if 2.0 * m * n * k <= _DOT_ONE_THREAD_FLOPS else nthreads
 
 
 def _gemm_route(m, n, k, nthreads, simd=None, a_row_major=True):

@@ -76,7 +76,7 @@ def count_sgemm(K, monkeypatch):
     real = K.sgemm
 
     def sgemm(*args, **kwargs):
-        calls.append(args[0].shape)
+        calls.append((args[0].shape, kwargs.get("nthreads", 1)))
         return real(*args, **kwargs)
     monkeypatch.setattr(K, "sgemm", sgemm)
     return calls
@@ -239,6 +239,22 @@ def test_routes_give_the_same_answer_to_float32_rounding(K, monkeypatch, count_s
         assert len(count_sgemm) == 1
     assert_within(ours, blas, 2 * _bound(a, b), "ours vs NumPy's BLAS")
     assert np.array_equal(blas, np.dot(a, b))
+
+
+def test_small_products_run_on_one_thread(K, monkeypatch, count_sgemm,
+                                          restore_fastdense_config):
+    """Up to 2**22 flops (OpenBLAS's own limit) ops.dot asks for one thread."""
+    monkeypatch.setattr(ops, "_HAS_BLAS", False)        # always our GEMM
+    fastdense.set_num_threads(2)
+    with fastdense.use_backend("c"):
+        for (m, n, k), want in [((128, 10, 512), 1), ((128, 128, 128), 1),
+                                ((128, 129, 128), 2), ((128, 512, 784), 2)]:
+            a, b = _operands(m, n, k, True)
+            got = ops.dot(a, b)
+            assert count_sgemm[-1][1] == want, (m, n, k)
+            assert ops._gemm_threads(m, n, k, 2) == want
+            assert_within(got, np.dot(a, b), _bound(a, b), "ops.dot %dx%dx%d" % (m, n, k))
+    assert ops._gemm_threads(128, 512, 784, 5) == 5
 
 
 def test_a_route_gives_the_same_bits_every_time(K, with_blas):
