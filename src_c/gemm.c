@@ -19,6 +19,8 @@
  *   gemm_dot.c      narrow n (n <= 24, C-order A: the logits layer) as dot
  *                   products along k, bypassing the five loops
  *   gemm_generic.c, gemm_avx2.c, gemm_avx512.c   the micro-kernels
+ * and, at the end of this file, fd_sgemm_route: whether fd_sgemm or a tuned
+ * BLAS should compute a product (ops.dot's choice; rule in gemm_config.h).
  *
  * Kernels (chosen at run time by fd_simd_level(), FD_SIMD_*):
  *             micro-kernel                             narrow n (dot form)
