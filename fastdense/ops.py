@@ -111,12 +111,20 @@ def _accepts_out(out, shape):
 # ---- forward kernels ------------------------------------------------------
 
 def dot(a, b, out=None):
-    """``np.dot(a, b, out=out)``; float32 vectors and matrices run in C."""
-    K = _c_kernels()
-    if (K is None or not (_is_f32(a) and _is_f32(b)) or not (1 <= a.ndim <= 2)
-            or not (1 <= b.ndim <= 2) or a.shape[-1] != b.shape[0]):
+    """``np.dot(a, b, out=out)``; float32 vectors and matrices run in C, or in
+    NumPy's BLAS where ``_gemm_route`` says that is faster."""
+    # The route first, in one C call (K.dot_route: the operands' dtype,
+    # layout and sizes, then fd_sgemm_route): a product handed to NumPy pays
+    # ~0.2 us on top of np.dot.  The config is read from _config._state
+    # directly, as every Python call here costs ~0.07 us.
+    state = _config._state
+    K = _config._ckernels if state["backend"] == "c" else None
+    nthreads = state["threads"]
+    if K is None or not K.dot_route(a, b, nthreads, _HAS_BLAS):
         return np.dot(a, b) if out is None else np.dot(a, b, out=out)
     shape = a.shape[:-1] + b.shape[1:]
+    nthreads = _gemm_threads(a.shape[0] if a.ndim == 2 else 1,
+                             b.shape[1] if b.ndim == 2 else 1, b.shape[0], nthreads)
     if out is not None and not (_writable_f32(out) and out.shape == shape
                                 and out.flags.c_contiguous):
         return np.dot(a, b, out=out)     # NumPy's checks and message
@@ -124,8 +132,7 @@ def dot(a, b, out=None):
         if out is not None:
             return np.dot(a, b, out=out)
         res = np.empty((1, 1), _F32)
-        K.sgemm(a.reshape(1, -1), b.reshape(-1, 1), res,
-                nthreads=_config.get_num_threads())
+        K.sgemm(a.reshape(1, -1), b.reshape(-1, 1), res, nthreads=nthreads)
         return res[0, 0]
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
     b2 = b.reshape(-1, 1) if b.ndim == 1 else b
@@ -134,11 +141,91 @@ def dot(a, b, out=None):
                             np.may_share_memory(out, b)):
         target = np.empty(shape, _F32)    # compute first, then overwrite
     c2 = target if target.ndim == 2 else target.reshape(a2.shape[0], b2.shape[1])
-    K.sgemm(a2, b2, c2, nthreads=_config.get_num_threads())
+    K.sgemm(a2, b2, c2, nthreads=nthreads)
     if out is not None and target is not out:
         out[...] = target
         return out
     return target
+
+
+# ---- dot: our GEMM or NumPy's BLAS (issue 9) --------------------------------
+#
+# ops.dot promises never to be slower than np.dot on ordinary arrays.  Where
+# our kernels cannot beat the BLAS NumPy ships with (OpenBLAS, whose
+# SkylakeX kernels run ~197 GFLOP/s here against our AVX2 micro-kernel's
+# ~121, and whose small-matrix kernels finish a tiny product before our call
+# has checked its arguments), the product is handed to np.dot.  The choice is
+# a fixed rule of the shape, the SIMD level and the thread count -- never a
+# timing taken at run time -- so the same call on the same machine always
+# takes the same path and gives the same bits.  Either path gives np.dot's
+# result within float32 rounding.  The rule itself is fd_sgemm_route
+# (src_c/gemm.c, its measurements in src_c/gemm_config.h), next to the
+# kernels whose strengths it encodes; ops.dot reaches it through
+# K.dot_route, other callers (the training engine) through _gemm_route.
+
+SIMD_LEVELS = ("generic", "avx2", "avx512")   # fd_simd_name(), lowest first
+
+
+def _numpy_has_blas():
+    """Whether NumPy was built with a BLAS (without one np.dot is a plain loop
+    that every level of ours beats).  Unknown counts as yes."""
+    try:
+        deps = np.__config__.CONFIG["Build Dependencies"]
+        return bool(deps["blas"].get("found", True))
+    except Exception:   # older NumPy or another layout of the config
+        return True
+
+
+_HAS_BLAS = _numpy_has_blas()
+
+
+# Products of at most this many flops run on one thread in ops.dot, as
+# OpenBLAS 0.3.31 runs them (it keeps m*n*k <= 2**21, e.g. 128x128x128, on
+# one thread).  fd_sgemm itself would split from 1 MFLOP (worth ~3 us on an
+# idle machine, the training step's setting), but a parallel region waits a
+# scheduler tick (4 ms here) whenever another process holds the other core:
+# 128x512 @ 512x10 at 2 threads took a median 8 ms against np.dot's 14 us
+# on this shared machine, and 12 us on one thread.
+_DOT_ONE_THREAD_FLOPS = 2.0 * 2 ** 21
+
+
+def _gemm_threads(m, n, k, nthreads):
+    """The threads ops.dot gives an m x k @ k x n product on the C route."""
+    return 1 if 2.0 * m * n * k <= _DOT_ONE_THREAD_FLOPS else nthreads
+
+
+def _gemm_route(m, n, k, nthreads, simd=None, a_row_major=True):
+    """'c' or 'blas': who computes an m x k @ k x n float32 product.
+
+    m, n, k: the product's sizes (a vector operand counts as 1 row or column).
+    nthreads: the threads ours would use.  simd: 'generic', 'avx2' or
+    'avx512' (default: the level the C kernels use now, FASTDENSE_SIMD as it
+    is).  a_row_major: A's rows are contiguous (A[i, p] at i*lda + p), which
+    opens the narrow-n dot path.  A pure function of its arguments (and of
+    whether NumPy has a BLAS at all): the same product always gets the same
+    answer, so a caller such as the training engine can route its own calls
+    the way ops.dot does.
+
+    The rule (fd_sgemm_route; measured on Zen 5 against OpenBLAS 0.3.31
+    SkylakeX kernels, see src_c/gemm_config.h):
+
+    * NumPy without a BLAS: always ours.  Without the C kernels: 'blas'.
+    * generic, avx2: NumPy's BLAS (the portable kernel is ~20x slower than
+      any BLAS; our AVX2 6x16 kernel runs 0.5-0.7x OpenBLAS's AVX-512).
+    * avx512: NumPy's BLAS for matrix-vector products (m or n == 1), below
+      1.2 MFLOP (2*m*n*k), and where our tiles pad or serialise (13 <= n <=
+      16, 33 <= n <= 48, 17 <= n <= 24 without contiguous rows of A, and
+      below 2 MFLOP outside the narrow-n dot path); ours everywhere else --
+      the training products, predict, and narrow n (<= 12) with contiguous
+      rows of A, e.g. the logits layer 128x512 @ 512x10.
+    """
+    if not _HAS_BLAS:
+        return "c"
+    K = _config._ckernels
+    if K is None:
+        return "blas"
+    level = -1 if simd is None else SIMD_LEVELS.index(simd)
+    return "c" if K.sgemm_route(m, n, k, nthreads, level, bool(a_row_major)) else "blas"
 
 
 def add(x, y, out=None):

@@ -9,7 +9,7 @@
  * (FD_HAVE_AVX2 / FD_HAVE_AVX512).  The environment variable FASTDENSE_SIMD
  * (generic | avx2 | avx512) can only *lower* the level; it is read on every
  * call so tests can switch paths at run time.  Other compilers and other
- * architectures get level 0 (the portable C kernels).
+ * architectures get FD_SIMD_GENERIC (the portable C kernels).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +18,17 @@
 
 static int fd_cpu_level(void)
 {
-    int level = 0;
+    int level = FD_SIMD_GENERIC;
 #if (defined(__GNUC__) || defined(__clang__)) && \
     (defined(__x86_64__) || defined(__i386__)) && !defined(_MSC_VER)
 #if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        level = 1;
+        level = FD_SIMD_AVX2;
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
         if (__builtin_cpu_supports("avx512f") &&
             __builtin_cpu_supports("avx512vl") &&
             __builtin_cpu_supports("avx512dq"))
-            level = 2;
+            level = FD_SIMD_AVX512;
 #endif
     }
 #endif
@@ -44,11 +44,11 @@ int fd_simd_level(void)
         int cap = level;
         if (strcmp(env, "generic") == 0 || strcmp(env, "none") == 0 ||
             strcmp(env, "0") == 0)
-            cap = 0;
+            cap = FD_SIMD_GENERIC;
         else if (strcmp(env, "avx2") == 0 || strcmp(env, "1") == 0)
-            cap = 1;
+            cap = FD_SIMD_AVX2;
         else if (strcmp(env, "avx512") == 0 || strcmp(env, "2") == 0)
-            cap = 2;
+            cap = FD_SIMD_AVX512;
         if (cap < level)
             level = cap;
     }
@@ -58,8 +58,8 @@ int fd_simd_level(void)
 const char *fd_simd_name(void)
 {
     switch (fd_simd_level()) {
-    case 2: return "avx512";
-    case 1: return "avx2";
+    case FD_SIMD_AVX512: return "avx512";
+    case FD_SIMD_AVX2: return "avx2";
     default: return "generic";
     }
 }

@@ -78,6 +78,22 @@ int fd_sgemm(fd_index m, fd_index n, fd_index k, float alpha,
              float beta, float *c, fd_index rs_c, fd_index cs_c,
              const float *bias, fd_index inc_bias, int relu, int nthreads);
 
+/* -- gemm: ours or a BLAS (issue 9) -- */
+
+#define FD_ROUTE_BLAS 0         /* a tuned BLAS sgemm is expected faster */
+#define FD_ROUTE_OURS 1         /* fd_sgemm is expected at least as fast */
+
+/*
+ * Who should compute C = A @ B (m x k times k x n, float32): fd_sgemm or an
+ * optimised BLAS (OpenBLAS-class, as NumPy ships).  A fixed rule of the
+ * shape, whether A's rows are contiguous (A[i, p] at i*lda + p), the thread
+ * count and the SIMD level (FD_SIMD_*, or -1 for fd_simd_level()); never a
+ * timing, so the same product always takes the same path.  The rule and its
+ * measurements are in gemm_config.h.
+ */
+int fd_sgemm_route(fd_index m, fd_index n, fd_index k, int a_rows_contiguous,
+                   int nthreads, int level);
+
 /* ---- elementwise and row kernels (elementwise.c, softmax.c) ----------- */
 
 /* out = x + y (m x n; broadcasting is expressed with stride-0 views). */

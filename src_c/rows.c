@@ -26,11 +26,11 @@ fd_rows_table fd_rows_select(void)
     const int level = fd_simd_level();
     FD_ROWS_FILL(t, );
 #if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
-    if (level >= 1)
+    if (level >= FD_SIMD_AVX2)
         FD_ROWS_FILL(t, _avx2);
 #endif
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
-    if (level >= 2)
+    if (level >= FD_SIMD_AVX512)
         FD_ROWS_FILL(t, _avx512);
 #endif
     (void)level;

@@ -45,11 +45,11 @@ static fd_exp_sum_fn fd_exp_select(void)
 {
     const int level = fd_simd_level();
 #if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
-    if (level >= 2)
+    if (level >= FD_SIMD_AVX512)
         return fd_exp_sum_avx512;
 #endif
 #if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
-    if (level >= 1)
+    if (level >= FD_SIMD_AVX2)
         return fd_exp_sum_avx2;
 #endif
     (void)level;

@@ -4,7 +4,8 @@ Build the library first, e.g.
   gcc -O3 -fPIC -mavx2 -mfma -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1 -c src_c/gemm_avx2.c -o /tmp/g_avx2.o
   gcc -O3 -fPIC -mavx512f -mavx512vl -mavx512dq -mfma -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1 \
       -c src_c/gemm_avx512.c -o /tmp/g_avx512.o
-  gcc -O3 -fPIC -shared -fopenmp -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1 src_c/gemm.c src_c/cpu.c \
+  gcc -O3 -fPIC -shared -fopenmp -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1 src_c/gemm.c \
+      src_c/gemm_pack.c src_c/gemm_dot.c src_c/gemm_generic.c src_c/cpu.c \
       /tmp/g_avx2.o /tmp/g_avx512.o -o /tmp/libfdgemm.so
 and point FD_GEMM_LIB at it (default /tmp/libfdgemm.so).
 """

@@ -6,7 +6,8 @@
  *   S=src_c; F="-O3 -std=c99 -ffp-contract=off -fopenmp -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1 -I$S"
  *   gcc $F -mavx2 -mfma -c $S/gemm_avx2.c -o /tmp/g2.o
  *   gcc $F -mavx512f -mavx512vl -mavx512dq -mfma -c $S/gemm_avx512.c -o /tmp/g5.o
- *   gcc $F tests_c/gemm_scaling.c $S/gemm.c $S/cpu.c /tmp/g2.o /tmp/g5.o -o /tmp/gemm_scaling
+ *   gcc $F tests_c/gemm_scaling.c $S/gemm.c $S/gemm_pack.c $S/gemm_dot.c \
+ *       $S/gemm_generic.c $S/cpu.c /tmp/g2.o /tmp/g5.o -o /tmp/gemm_scaling
  *   /tmp/gemm_scaling [calls]          # default 3000 calls per side and shape
  *
  * Operands are 64-byte aligned, as the model allocates them.  Calls run in

@@ -988,15 +988,20 @@ static void test_config(void)
     const char *env = getenv("FASTDENSE_SIMD");
     const int level = fd_simd_level();
     const char *name = fd_simd_name();
-    static const char *names[] = {"generic", "avx2", "avx512"};
+    static const char *names[] = {[FD_SIMD_GENERIC] = "generic",
+                                  [FD_SIMD_AVX2] = "avx2",
+                                  [FD_SIMD_AVX512] = "avx512"};
     snprintf(ctx, sizeof ctx, "simd level %d name %s env %s", level, name,
              env ? env : "(unset)");
-    check(level >= 0 && level <= 2 && strcmp(name, names[level]) == 0,
+    check(level >= FD_SIMD_GENERIC && level <= FD_SIMD_AVX512 &&
+              strcmp(name, names[level]) == 0,
           "simd name matches level", 0, 0, level, 0, 0);
     if (env && strcmp(env, "generic") == 0)
-        check(level == 0, "FASTDENSE_SIMD=generic caps the level", 0, 0, level, 0, 0);
+        check(level == FD_SIMD_GENERIC, "FASTDENSE_SIMD=generic caps the level", 0, 0,
+              level, FD_SIMD_GENERIC, 0);
     if (env && strcmp(env, "avx2") == 0)
-        check(level <= 1, "FASTDENSE_SIMD=avx2 caps the level", 0, 0, level, 1, 0);
+        check(level <= FD_SIMD_AVX2, "FASTDENSE_SIMD=avx2 caps the level", 0, 0, level,
+              FD_SIMD_AVX2, 0);
     check(fd_openmp_enabled() == (
 #ifdef _OPENMP
               1
@@ -2122,6 +2127,44 @@ static void test_act_loss_bad_calls(void)
                  FD_EINVAL, "bce m < 0");
 }
 
+/* -- gemm: ours or a BLAS (issue 9): fd_sgemm_route -- */
+static void test_sgemm_route(void)
+{
+    /* the rule of gemm_config.h at AVX-512, and BLAS below it */
+    static const struct { fd_index m, n, k; int rows, want; } cases[] = {
+        {128, 512, 784, 1, FD_ROUTE_OURS}, {784, 512, 128, 0, FD_ROUTE_OURS},
+        {128, 784, 512, 1, FD_ROUTE_OURS}, {128, 10, 512, 1, FD_ROUTE_OURS},
+        {128, 10, 512, 0, FD_ROUTE_BLAS},  {512, 10, 128, 0, FD_ROUTE_BLAS},
+        {128, 512, 10, 1, FD_ROUTE_BLAS},  {10000, 512, 784, 1, FD_ROUTE_OURS},
+        {1, 512, 784, 1, FD_ROUTE_BLAS},   {512, 1, 784, 1, FD_ROUTE_BLAS},
+        {16, 16, 16, 1, FD_ROUTE_BLAS},    {1000, 16, 512, 1, FD_ROUTE_BLAS},
+        {1000, 40, 512, 1, FD_ROUTE_BLAS}, {1000, 20, 512, 0, FD_ROUTE_BLAS},
+        {1000, 20, 512, 1, FD_ROUTE_OURS}, {1000, 10, 512, 0, FD_ROUTE_OURS},
+        {0, 0, 0, 1, FD_ROUTE_BLAS},       {-1, 5, 5, 1, FD_ROUTE_BLAS},
+    };
+    size_t i;
+    int nt, level;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (nt = 1; nt <= 2; nt++) {
+            const int r = fd_sgemm_route(cases[i].m, cases[i].n, cases[i].k,
+                                         cases[i].rows, nt, FD_SIMD_AVX512);
+            snprintf(ctx, sizeof ctx, "sgemm_route m=%ld n=%ld k=%ld rows=%d nt=%d",
+                     (long)cases[i].m, (long)cases[i].n, (long)cases[i].k,
+                     cases[i].rows, nt);
+            check(r == cases[i].want, "route at avx512", i, nt, r, cases[i].want, 0);
+            for (level = FD_SIMD_GENERIC; level < FD_SIMD_AVX512; level++)
+                check(fd_sgemm_route(cases[i].m, cases[i].n, cases[i].k,
+                                     cases[i].rows, nt, level) == FD_ROUTE_BLAS,
+                      "BLAS below avx512", i, level, 0, 0, 0);
+        }
+    }
+    /* -1: the level in use now */
+    level = fd_simd_level();
+    check(fd_sgemm_route(128, 512, 784, 1, 1, -1) ==
+              fd_sgemm_route(128, 512, 784, 1, 1, level),
+          "route at the current level", 0, 0, level, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
     size_t s;
@@ -2130,6 +2173,7 @@ int main(int argc, char **argv)
         rng_state = strtoull(argv[1], NULL, 10) * 2654435761ull + 1;
     test_config();
     test_sgemm();
+    test_sgemm_route();
     printf("sgemm: %ld checks, %ld failed\n", n_passed + n_failed, n_failed);
     for (s = 0; s < N_EW_SHAPES; s++) {
         const fd_index m = EW_SHAPES[s][0], n = EW_SHAPES[s][1];

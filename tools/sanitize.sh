@@ -6,8 +6,9 @@
 #
 # 1. C: tests_c/kernels_driver.c (every fd_* kernel against a naive reference,
 #    many shapes/strides, NaN) is built together with src_c/*.c under
-#    -fsanitize=address,undefined, the SIMD files with their own ISA flags,
-#    once with -fopenmp and once without, and run with detect_leaks=1 on each
+#    -fsanitize=address,undefined, with the flags of the real build
+#    (fastdense/_build_utils: the SIMD files with their own ISA flags) at
+#    -O1, once with -fopenmp and once without, and run with detect_leaks=1 on each
 #    SIMD path this CPU has (FASTDENSE_SIMD unset, =avx2, =generic).
 # 2. Python: the extension is built with FASTDENSE_CFLAGS=<sanitizers> into a
 #    copy of the tree in a temporary folder (the normal in-place build is never
@@ -32,8 +33,10 @@ if [ -z "${PYTHON:-}" ]; then
     if command -v python >/dev/null 2>&1; then PYTHON=python; else PYTHON=python3; fi
 fi
 SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-AVX2_FLAGS="-mavx2 -mfma"
-AVX512_FLAGS="-mavx512f -mavx512vl -mavx512dq -mfma"
+# The kernels' flags come from fastdense/_build_utils, the module setup.py
+# builds with, so the two builds cannot drift: the per-file ISA rule
+# (*_avx2.c / *_avx512.c), the baseline flags and the SIMD macros.
+BUILD_UTILS=("$PYTHON" "$REPO/fastdense/_build_utils/__init__.py")
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 start=$(date +%s)
@@ -75,19 +78,21 @@ say "$("$CC" --version | head -1); runtimes $LIBASAN $LIBUBSAN"
 # ---- 1. the C kernels, pure C, leak detection on ----------------------------
 SIMD_LEVELS=("" avx2 generic)
 c_driver() {  # $1: "omp" or "noomp"
-    local mode=$1 omp="" warn="" objdir="$WORK/c-$1" src obj objs=()
+    local mode=$1 omp="" objdir="$WORK/c-$1" src obj objs=()
     mkdir -p "$objdir"
-    if [ "$mode" = omp ]; then omp="-fopenmp"; else warn="-Wno-unknown-pragmas"; fi
-    local base="-std=c99 -O1 -Wall $warn $omp $SAN_FLAGS -I$REPO/src_c -DFD_HAVE_AVX2=1 -DFD_HAVE_AVX512=1"
-    for src in "$REPO"/src_c/*.c "$REPO"/tests_c/kernels_driver.c; do
-        obj="$objdir/$(basename "$src" .c).o"
-        case "$src" in
-            *_avx2.c) "$CC" $base $AVX2_FLAGS -c "$src" -o "$obj" ;;
-            *_avx512.c) "$CC" $base $AVX512_FLAGS -c "$src" -o "$obj" ;;
-            *) "$CC" $base -c "$src" -o "$obj" ;;
-        esac
-        objs+=("$obj")
+    local noomp="" isa
+    if [ "$mode" = omp ]; then omp="-fopenmp"; else noomp="--no-openmp"; fi
+    declare -A flags
+    for isa in base avx2 avx512; do
+        # the build's flags, then -O1 (a later -O wins: a faster ASan build)
+        flags[$isa]="$("${BUILD_UTILS[@]}" --cflags "$isa" $noomp) -O1 $omp $SAN_FLAGS -I$REPO/src_c $("${BUILD_UTILS[@]}" --macros)"
     done
+    while IFS=$'\t' read -r src isa; do
+        obj="$objdir/$(basename "$src" .c).o"
+        "$CC" ${flags[$isa]} -c "$src" -o "$obj"
+        objs+=("$obj")
+    done < <("${BUILD_UTILS[@]}" --sources "$REPO/src_c"; printf '%s\tbase\n' "$REPO/tests_c/kernels_driver.c")
+    [ "${#objs[@]}" -gt 2 ] || die "no kernel sources found by fastdense/_build_utils"
     "$CC" $omp $SAN_FLAGS "${objs[@]}" -lm -o "$objdir/kernels_driver"
     local simd out
     for simd in "${SIMD_LEVELS[@]}"; do
