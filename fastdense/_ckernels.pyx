@@ -397,6 +397,10 @@ cdef extern from "fastdense.h" nogil:
                      fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
                      fd_index cs_c, const float *bias, fd_index inc_bias,
                      int relu, int nthreads)
+    int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                      const int32_t *indices, const float *values, const float *b,
+                      fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                      fd_index cs_c, int nthreads)
 
 
 cdef inline const int64_t *_p64(const int64_t[::1] a) noexcept nogil:
@@ -581,5 +585,31 @@ def csrmm_f32(const int64_t[::1] indptr not None, const int32_t[::1] indices not
         raise MemoryError("csrmm_f32: could not allocate its workspace")
     if status != FD_OK:
         raise ValueError("csrmm_f32: indptr decreases or an index is outside "
+                         "[0, %d)" % k)
+    return c.base
+
+
+def csrtmm_f32(const int64_t[::1] indptr not None,
+               const int32_t[::1] indices not None,
+               const float[::1] values not None, const float[:, :] b not None,
+               float[:, :] c not None, int nthreads=1):
+    """OUT c = A^T @ b straight from the CSR of A (m = len(indptr) - 1 rows,
+    k = c.shape[0] columns); c is written, never read."""
+    _csr_span(indptr, indices.shape[0], values.shape[0], "csrtmm_f32")
+    cdef Py_ssize_t m = indptr.shape[0] - 1, k = c.shape[0], n = b.shape[1]
+    if b.shape[0] != m or c.shape[1] != n:
+        raise ValueError("csrtmm_f32: A is (%d, %d), b is (%d, %d), c is (%d, %d)"
+                         % (m, k, b.shape[0], n, c.shape[0], c.shape[1]))
+    cdef fd_index rs_b = _es(b.strides[0]), cs_b = _es(b.strides[1])
+    cdef fd_index rs_c = _es(c.strides[0]), cs_c = _es(c.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_csrtmm_f32(m, n, k, &indptr[0], _p32(indices), _pf(values),
+                               &b[0, 0] if m and n else NULL, rs_b, cs_b,
+                               &c[0, 0] if k and n else NULL, rs_c, cs_c, nthreads)
+    if status == FD_ENOMEM:
+        raise MemoryError("csrtmm_f32: could not allocate its accumulators")
+    if status != FD_OK:
+        raise ValueError("csrtmm_f32: indptr decreases or an index is outside "
                          "[0, %d)" % k)
     return c.base

@@ -166,7 +166,7 @@ def adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, nthreads=1):
 # C kernel returns FD_EINVAL these raise ValueError, before writing.
 
 __all__ += ["csr_check", "csr_from_dense_f32", "csr_gather", "csr_transpose",
-            "csr_transpose_work_size", "csrmm_f32"]
+            "csr_transpose_work_size", "csrmm_f32", "csrtmm_f32"]
 
 #: entries x columns of the temporary products csrmm_f32 forms at once
 _CSRMM_CHUNK = 1 << 22
@@ -321,3 +321,22 @@ def csrmm_f32(indptr, indices, values, b, c, bias=None, relu=False, nthreads=1):
         np.maximum(out, 0, out=out)
     c[...] = out
     return c
+
+
+def csrtmm_f32(indptr, indices, values, b, c, nthreads=1):
+    """c = A^T @ b for the m x k CSR A (m = b.shape[0], k = c.shape[0]): the
+    transpose's csrmm (entries summed in row order of A).  Returns c."""
+    m, base, end = _csr_parts(indptr, indices, values, "csrtmm_f32")
+    k = c.shape[0]
+    if b.shape[0] != m or c.shape[1] != b.shape[1]:
+        raise ValueError("csrtmm_f32: A is (%d, %d), b is %s, c is %s"
+                         % (m, k, b.shape, c.shape))
+    nnz = end - base
+    t_indptr = np.empty(k + 1, np.int64)
+    t_indices = np.empty(nnz, np.int32)
+    t_values = np.empty(nnz, np.float32)
+    try:
+        csr_transpose(indptr, indices, values, k, t_indptr, t_indices, t_values)
+    except ValueError:
+        raise ValueError("csrtmm_f32: an index is outside [0, %d)" % k) from None
+    return csrmm_f32(t_indptr, t_indices, t_values, b, c)

@@ -245,6 +245,22 @@ int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
                  fd_index cs_c, const float *bias, fd_index inc_bias, int relu,
                  int nthreads);
 
+/*
+ * C = A^T @ B straight from the m x k CSR A (no transpose): B m x n, C k x n,
+ * any strides.  The weight gradient dW = X^T dZ of a narrow layer: for
+ * n <= 64 it beats fd_csr_transpose + fd_csrmm_f32 (see the design note of
+ * sparse.c); correct for any n.  Each row of B is loaded once and scattered
+ * into a private k x 64 accumulator (threads take whole column blocks);
+ * every element of C is then written exactly once (rows of A^T without
+ * entries: exact zeros), C is never read.  Each value sums its entries in
+ * row order of A, then stored order: results do not depend on the thread
+ * count.  FD_ENOMEM when the accumulators cannot be allocated.
+ */
+int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                  const int32_t *indices, const float *values, const float *b,
+                  fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                  fd_index cs_c, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

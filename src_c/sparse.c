@@ -699,3 +699,160 @@ int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
     fd_sparse_free(biaspack);
     return bad ? FD_EINVAL : FD_OK;
 }
+
+/* ---- fd_csrtmm_f32 ------------------------------------------------------- */
+
+int fd_csrtmm_block_generic(fd_index r0, fd_index r1, const int64_t *indptr,
+                            const int32_t *indices, const float *values,
+                            fd_index k, const float *b, fd_index rs_b,
+                            fd_index nb, float *acc, fd_index ld)
+{
+    const uint32_t kk = k > 0x7FFFFFFF ? 0x80000000u : (uint32_t)k;
+    for (fd_index r = r0; r < r1; r++) {
+        const float *restrict bp = b + r * rs_b;
+        for (int64_t e = indptr[r]; e < indptr[r + 1]; e++) {
+            const uint32_t col = (uint32_t)indices[e];
+            if (col >= kk)
+                return FD_EINVAL;
+            float *restrict ap = acc + (fd_index)col * ld;
+            const float v = values[e];
+            for (fd_index j = 0; j < nb; j++)
+                ap[j] += v * bp[j];
+        }
+    }
+    return FD_OK;
+}
+
+typedef struct {
+    fd_csrtmm_block_fn block;
+    fd_index vl;
+    fd_index m, n, k, nblk, nvec, ld;
+    const int64_t *indptr;
+    const int32_t *indices;
+    const float *values;
+    const float *b;
+    fd_index rs_b, cs_b;
+    float *c;
+    fd_index rs_c, cs_c;
+    float *work;        /* per thread: acc (k x ld) then, for a strided B, m x ld */
+    fd_index work_sz;
+} fd_csrtmm_job;
+
+static int fd_csrtmm_run(const fd_csrtmm_job *J, int id, int team)
+{
+    const fd_index q0 = J->nblk * id / team, q1 = J->nblk * (id + 1) / team;
+    float *acc = J->work + (fd_index)id * J->work_sz;
+    float *bpack = acc + J->k * J->ld;
+    if (q0 == q1)
+        return FD_OK;
+    if (!fd_rows_ok(0, J->m, J->indptr, J->indptr[0], J->indptr[J->m]))
+        return FD_EINVAL;
+    for (fd_index q = q0; q < q1; q++) {
+        const fd_index j0 = J->nvec * q / J->nblk * J->vl;
+        const fd_index j1 = fd_min(J->n, J->nvec * (q + 1) / J->nblk * J->vl);
+        const fd_index w = j1 - j0;
+        const float *bq = J->b + j0 * J->cs_b;
+        fd_index rs_b = J->rs_b;
+        memset(acc, 0, (size_t)(J->k * J->ld) * sizeof(float));
+        if (J->cs_b != 1) {
+            for (fd_index r = 0; r < J->m; r++)
+                for (fd_index j = 0; j < w; j++)
+                    bpack[r * J->ld + j] = bq[r * J->rs_b + j * J->cs_b];
+            bq = bpack;
+            rs_b = J->ld;
+        }
+        if (J->block(0, J->m, J->indptr, J->indices, J->values, J->k, bq, rs_b, w,
+                     acc, J->ld) != FD_OK)
+            return FD_EINVAL;
+        for (fd_index p = 0; p < J->k; p++) {
+            float *cp = J->c + p * J->rs_c + j0 * J->cs_c;
+            const float *ap = acc + p * J->ld;
+            if (J->cs_c == 1)
+                memcpy(cp, ap, (size_t)w * sizeof(float));
+            else
+                for (fd_index j = 0; j < w; j++)
+                    cp[j * J->cs_c] = ap[j];
+        }
+    }
+    return FD_OK;
+}
+
+int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                  const int32_t *indices, const float *values, const float *b,
+                  fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                  fd_index cs_c, int nthreads)
+{
+    fd_csrtmm_job J;
+    int bad = 0, nt;
+    const int level = fd_simd_level();
+
+    if (m < 0 || n < 0 || k < 0 || indptr == NULL)
+        return FD_EINVAL;
+    {
+        const int64_t base = indptr[0], end = indptr[m];
+        if (base < 0 || end < base)
+            return FD_EINVAL;
+        if (k == 0)
+            return end == base ? FD_OK : FD_EINVAL;
+    }
+    if (n == 0)
+        return FD_OK;
+    if (n == 1) {
+        cs_b = 1;
+        cs_c = 1;
+    }
+    J.block = fd_csrtmm_block_generic;
+    J.vl = 4;
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+    if (level >= FD_SIMD_AVX2) {
+        J.block = fd_csrtmm_block_avx2;
+        J.vl = 8;
+    }
+#endif
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+    if (level >= FD_SIMD_AVX512) {
+        J.block = fd_csrtmm_block_avx512;
+        J.vl = 16;
+    }
+#endif
+    (void)level;
+    J.m = m;
+    J.n = n;
+    J.k = k;
+    J.indptr = indptr;
+    J.indices = indices;
+    J.values = values;
+    J.b = b;
+    J.rs_b = rs_b;
+    J.cs_b = cs_b;
+    J.c = c;
+    J.rs_c = rs_c;
+    J.cs_c = cs_c;
+    J.nvec = fd_cdiv_sp(n, J.vl);
+    J.nblk = fd_cdiv_sp(J.nvec, FD_CSRTMM_NB / J.vl);
+    J.ld = fd_cdiv_sp(fd_cdiv_sp(J.nvec, J.nblk) * J.vl, 16) * 16;
+    J.work_sz = k * J.ld + (cs_b != 1 ? m * J.ld : 0);
+    {
+        const double work = (double)(indptr[m] - indptr[0]) * (double)n +
+                            (double)k * (double)n;
+        nt = nthreads < 1 ? 1 : nthreads;
+        if (nt > FD_MAX_THREADS)
+            nt = FD_MAX_THREADS;
+        if (work / FD_CSRMM_WORK_PER_THREAD < (double)nt)
+            nt = work < FD_CSRMM_WORK_PER_THREAD ? 1 : (int)(work / FD_CSRMM_WORK_PER_THREAD);
+        if ((fd_index)nt > J.nblk)
+            nt = (int)J.nblk;
+    }
+    J.work = (float *)fd_sparse_alloc((size_t)nt * (size_t)J.work_sz * sizeof(float));
+    if (J.work == NULL)
+        return FD_ENOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (fd_csrtmm_run(&J, fd_thread_id(), fd_team_size()) != FD_OK) {
+#pragma omp atomic write
+            bad = 1;
+        }
+    }
+    fd_sparse_free(J.work);
+    return bad ? FD_EINVAL : FD_OK;
+}

@@ -128,3 +128,63 @@ int fd_csrmm_block_avx2(fd_index r0, fd_index r1, const int64_t *indptr,
         return nb <= 0 ? FD_OK : FD_EINVAL;
     }
 }
+
+/* ---- fd_csrtmm_f32: acc[c] += v * B[r] (see sparse_internal.h) ---------- */
+
+FD_SP_INLINE int fd_csrtmm_rows_avx2(const int W, fd_index r0, fd_index r1,
+                                     const int64_t *indptr,
+                                     const int32_t *indices,
+                                     const float *values, fd_index k,
+                                     const float *b, fd_index rs_b,
+                                     fd_index nb, float *acc, fd_index ld)
+{
+    const int tail = (int)(nb - 8 * (W - 1));
+    const __m256i last = _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const uint32_t kk = k > 0x7FFFFFFF ? 0x80000000u : (uint32_t)k;
+    int w;
+    for (fd_index r = r0; r < r1; r++) {
+        __m256 br[8];
+        const float *bp = b + r * rs_b;
+        FD_SP_UNROLL
+        for (w = 0; w < W - 1; w++)
+            br[w] = _mm256_loadu_ps(bp + 8 * w);
+        br[W - 1] = _mm256_maskload_ps(bp + 8 * (W - 1), last);
+        for (int64_t e = indptr[r]; e < indptr[r + 1]; e++) {
+            const uint32_t col = (uint32_t)indices[e];
+            if (col >= kk)
+                return FD_EINVAL;
+            float *ap = acc + (fd_index)col * ld;
+            const __m256 v = _mm256_broadcast_ss(values + e);
+            FD_SP_UNROLL
+            for (w = 0; w < W; w++)
+                _mm256_store_ps(ap + 8 * w, _mm256_fmadd_ps(
+                    v, br[w], _mm256_load_ps(ap + 8 * w)));
+        }
+    }
+    return FD_OK;
+}
+
+#define FD_CSRTMM_CASE(W)                                                     \
+    case W:                                                                   \
+        return fd_csrtmm_rows_avx2(W, r0, r1, indptr, indices, values, k, b,  \
+                                   rs_b, nb, acc, ld)
+
+int fd_csrtmm_block_avx2(fd_index r0, fd_index r1, const int64_t *indptr,
+                         const int32_t *indices, const float *values,
+                         fd_index k, const float *b, fd_index rs_b,
+                         fd_index nb, float *acc, fd_index ld)
+{
+    switch ((nb + 7) / 8) {
+    FD_CSRTMM_CASE(1);
+    FD_CSRTMM_CASE(2);
+    FD_CSRTMM_CASE(3);
+    FD_CSRTMM_CASE(4);
+    FD_CSRTMM_CASE(5);
+    FD_CSRTMM_CASE(6);
+    FD_CSRTMM_CASE(7);
+    FD_CSRTMM_CASE(8);
+    default:
+        return nb <= 0 ? FD_OK : FD_EINVAL;
+    }
+}

@@ -136,3 +136,59 @@ int fd_csrmm_block_avx512(fd_index r0, fd_index r1, const int64_t *indptr,
         return nb <= 0 ? FD_OK : FD_EINVAL;
     }
 }
+
+/* ---- fd_csrtmm_f32: acc[c] += v * B[r] (see sparse_internal.h) ---------- */
+
+FD_SP_INLINE int fd_csrtmm_rows_avx512(const int W, fd_index r0, fd_index r1,
+                                       const int64_t *indptr,
+                                       const int32_t *indices,
+                                       const float *values, fd_index k,
+                                       const float *b, fd_index rs_b,
+                                       fd_index nb, float *acc, fd_index ld)
+{
+    const int tail = (int)(nb - 16 * (W - 1));
+    const __mmask16 last = tail >= 16 ? (__mmask16)0xFFFF
+                                      : (__mmask16)((1u << tail) - 1u);
+    const uint32_t kk = k > 0x7FFFFFFF ? 0x80000000u : (uint32_t)k;
+    int w;
+    for (fd_index r = r0; r < r1; r++) {
+        __m512 br[4];
+        const float *bp = b + r * rs_b;
+        FD_SP_UNROLL
+        for (w = 0; w < W - 1; w++)
+            br[w] = _mm512_loadu_ps(bp + 16 * w);
+        br[W - 1] = _mm512_maskz_loadu_ps(last, bp + 16 * (W - 1));
+        for (int64_t e = indptr[r]; e < indptr[r + 1]; e++) {
+            const uint32_t col = (uint32_t)indices[e];
+            if (col >= kk)
+                return FD_EINVAL;
+            float *ap = acc + (fd_index)col * ld;
+            const __m512 v = _mm512_set1_ps(values[e]);
+            /* acc rows are ld >= 16 W floats wide: whole vectors, aligned */
+            FD_SP_UNROLL
+            for (w = 0; w < W; w++)
+                _mm512_store_ps(ap + 16 * w, _mm512_fmadd_ps(
+                    v, br[w], _mm512_load_ps(ap + 16 * w)));
+        }
+    }
+    return FD_OK;
+}
+
+int fd_csrtmm_block_avx512(fd_index r0, fd_index r1, const int64_t *indptr,
+                           const int32_t *indices, const float *values,
+                           fd_index k, const float *b, fd_index rs_b,
+                           fd_index nb, float *acc, fd_index ld)
+{
+    switch ((nb + 15) / 16) {
+    case 1: return fd_csrtmm_rows_avx512(1, r0, r1, indptr, indices, values, k, b,
+                                         rs_b, nb, acc, ld);
+    case 2: return fd_csrtmm_rows_avx512(2, r0, r1, indptr, indices, values, k, b,
+                                         rs_b, nb, acc, ld);
+    case 3: return fd_csrtmm_rows_avx512(3, r0, r1, indptr, indices, values, k, b,
+                                         rs_b, nb, acc, ld);
+    case 4: return fd_csrtmm_rows_avx512(4, r0, r1, indptr, indices, values, k, b,
+                                         rs_b, nb, acc, ld);
+    default:
+        return nb <= 0 ? FD_OK : FD_EINVAL;
+    }
+}

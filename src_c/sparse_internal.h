@@ -75,6 +75,42 @@ int fd_csrmm_block_avx512(fd_index r0, fd_index r1, const int64_t *indptr,
 
 /* full unrolling of the loops over the (constant) vectors and streams, so
  * that the accumulators live in registers */
+/*
+ * The block kernel of fd_csrtmm_f32 (C = A^T @ B from the CSR of A): for the
+ * rows r in [r0, r1) and their entries e,
+ *
+ *     acc[indices[e]*ld + 0:nb] += values[e] * B[r, 0:nb]
+ *
+ * (b points at column 0 of the block of B, unit column stride, row stride
+ * rs_b; acc is k x ld, ld a multiple of 16 floats, 64-byte aligned).  B's
+ * row is loaded once into registers and each entry is one read-modify-write
+ * of its accumulator row.  Entries are added in row order, then stored
+ * order.  FD_EINVAL at the first index outside [0, k).  nb <= FD_CSRTMM_NB.
+ */
+typedef int (*fd_csrtmm_block_fn)(fd_index r0, fd_index r1,
+                                  const int64_t *indptr,
+                                  const int32_t *indices,
+                                  const float *values, fd_index k,
+                                  const float *b, fd_index rs_b, fd_index nb,
+                                  float *acc, fd_index ld);
+#define FD_CSRTMM_NB 64
+int fd_csrtmm_block_generic(fd_index r0, fd_index r1, const int64_t *indptr,
+                            const int32_t *indices, const float *values,
+                            fd_index k, const float *b, fd_index rs_b,
+                            fd_index nb, float *acc, fd_index ld);
+#if defined(FD_HAVE_AVX2) && FD_HAVE_AVX2
+int fd_csrtmm_block_avx2(fd_index r0, fd_index r1, const int64_t *indptr,
+                         const int32_t *indices, const float *values,
+                         fd_index k, const float *b, fd_index rs_b,
+                         fd_index nb, float *acc, fd_index ld);
+#endif
+#if defined(FD_HAVE_AVX512) && FD_HAVE_AVX512
+int fd_csrtmm_block_avx512(fd_index r0, fd_index r1, const int64_t *indptr,
+                           const int32_t *indices, const float *values,
+                           fd_index k, const float *b, fd_index rs_b,
+                           fd_index nb, float *acc, fd_index ld);
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define FD_SP_UNROLL _Pragma("GCC unroll 16")
 #elif defined(__clang__)

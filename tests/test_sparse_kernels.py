@@ -119,7 +119,15 @@ def csrmm_truth(csr, b, bias=None, relu=False):
     mag = np.zeros((csr.m, n))
     lo, hi = csr.span
     lens = np.diff(csr.indptr)
-    if hi > lo and n:
+    finite = np.isfinite(csr.values[lo:hi]).all() and np.isfinite(b64).all()
+    if hi > lo and n and finite:
+        # no NaN/inf: float64 BLAS on the dense forms (its own rounding is
+        # ~1e-16 relative, far inside the float32 bound); duplicates enter
+        # the magnitude with their absolute values
+        truth = csr.dense64() @ b64
+        absval = Csr(csr.indptr, csr.indices, np.abs(csr.values), csr.m, csr.k)
+        mag = absval.dense64() @ np.abs(b64)
+    elif hi > lo and n:
         v = csr.values[lo:hi].astype(np.float64)[:, None]
         bb = b64[csr.indices[lo:hi]]
         with np.errstate(invalid="ignore", over="ignore"):
@@ -353,6 +361,106 @@ def test_csrmm_weight_gradient_is_xT_dz(ckernels, reference, simd):
     mag = np.abs(x.dense64().T) @ np.abs(dz.astype(np.float64))
     assert_within(dw, truth, 2 * (lens[:, None] + 2) * U * mag, "dW")
     assert np.all(dw[lens == 0] == 0) and (lens == 0).sum() >= 2
+
+
+# ---------------------------------------------------------------------------
+# csrtmm_f32: C = A^T @ B from the CSR of A
+# ---------------------------------------------------------------------------
+
+def csrtmm_truth(csr, b):
+    """Float64 A^T @ B over the stored entries, and its bound (row c of the
+    result sums the entries of column c of A)."""
+    b64 = np.asarray(b, np.float64)
+    lo, hi = csr.span
+    n = b64.shape[1]
+    truth = np.zeros((csr.k, n))
+    mag = np.zeros((csr.k, n))
+    if hi > lo and n:
+        rows = np.repeat(np.arange(csr.m), np.diff(csr.indptr))
+        cols = csr.indices[lo:hi]
+        with np.errstate(invalid="ignore", over="ignore"):
+            prod = csr.values[lo:hi].astype(np.float64)[:, None] * b64[rows]
+            np.add.at(truth, cols, prod)
+            np.add.at(mag, cols, np.abs(prod))
+    lens = np.bincount(csr.indices[lo:hi], minlength=csr.k)[:csr.k] if hi > lo \
+        else np.zeros(csr.k, np.int64)
+    with np.errstate(invalid="ignore"):
+        bound = 2 * (lens[:, None] + 2) * U * mag
+    return truth, np.where(np.isfinite(bound), bound, 0), lens
+
+
+#: (m, k, n): the narrow weight gradients it is for (128 x 784 batches, 10,
+#: 16 and 32 units), around its 64-float column blocks and vector widths,
+#: degenerate sizes, and a wide one (correct for any n).
+CSRTMM_SHAPES = [(0, 5, 4), (5, 0, 4), (5, 4, 0), (1, 1, 1), (3, 5, 7), (9, 17, 16),
+                 (6, 33, 17), (13, 20, 31), (11, 40, 32), (5, 31, 33), (17, 30, 63),
+                 (9, 23, 64), (9, 70, 65), (7, 95, 129), (128, 784, 10),
+                 (128, 784, 16), (128, 784, 32), (60, 300, 520)]
+
+
+def run_csrtmm(ck, shape, density, nthreads, seed=0, lb="C", lc="C", **kw):
+    m, k, n = shape
+    rng = np.random.default_rng(seed)
+    csr = make_csr(rng, m, k, density, **kw)
+    b = layout(rng.standard_normal((m, n)).astype(np.float32), lb)
+    truth, bound, lens = csrtmm_truth(csr, np.asarray(b))
+    what = "csrtmm_f32 (m,k,n)=%s density=%s b=%s c=%s threads=%d %s" % (
+        shape, density, lb, lc, nthreads, kw)
+    c = nan_out((k, n), lc)
+    around = snapshot_outside(c)
+    with np.errstate(all="ignore"):
+        assert ck.csrtmm_f32(*csr.args(), b, c, nthreads=nthreads) is c, what
+    assert_outside_untouched(c, around)
+    assert_within(c, truth, bound, what)
+    assert np.all(c[lens == 0] == 0), what + ": columns without entries"
+    return c
+
+
+@pytest.mark.parametrize("nthreads", THREADS)
+@pytest.mark.parametrize("density", DENSITIES)
+@pytest.mark.parametrize("shape", CSRTMM_SHAPES, ids=str)
+def test_csrtmm_shapes(ckernels, reference, simd, shape, density, nthreads):
+    run_csrtmm(ckernels, shape, density, nthreads)
+    if simd == "generic" and nthreads == 1:
+        run_csrtmm(reference, shape, density, 1)
+
+
+@pytest.mark.parametrize("form", list(CSR_FORMS)[:4])
+def test_csrtmm_csr_forms(ckernels, reference, simd, form):
+    kw = {k: v for k, v in CSR_FORMS[form].items() if k != "b_nonfinite"}
+    for mod in (ckernels, reference):
+        run_csrtmm(mod, (128, 784, 16), 0.19, ALL_CORES, **kw)
+        run_csrtmm(mod, (40, 60, 70), 0.3, ALL_CORES, **kw)
+
+
+@pytest.mark.parametrize("lc", LAYOUTS)
+@pytest.mark.parametrize("lb", B_LAYOUTS)
+def test_csrtmm_layouts_same_bits(ckernels, lb, lc):
+    base = run_csrtmm(ckernels, (50, 60, 40), 0.3, ALL_CORES)
+    got = run_csrtmm(ckernels, (50, 60, 40), 0.3, ALL_CORES, lb=lb, lc=lc)
+    if lb not in ("bcast", "bcastcol"):
+        assert np.array_equal(base, got, equal_nan=True), (lb, lc)
+
+
+@pytest.mark.parametrize("shape", [(128, 784, 16), (128, 784, 200), (300, 80, 129)],
+                         ids=str)
+def test_csrtmm_bits_do_not_depend_on_threads(ckernels, simd, shape):
+    results = [run_csrtmm(ckernels, shape, 0.2, nt) for nt in (1, 2, 3, 5)]
+    for r in results[1:]:
+        assert np.array_equal(results[0], r, equal_nan=True)
+
+
+def test_csrtmm_agrees_with_transpose_then_csrmm(ckernels, simd):
+    """The two routes to X^T dZ give the same values to rounding."""
+    rng = np.random.default_rng(16)
+    x = make_csr(rng, 128, 784, 0.19, dup=0.1)
+    dz = rng.standard_normal((128, 16)).astype(np.float32)
+    t = _transpose(ckernels, x, ALL_CORES)
+    a = np.empty((784, 16), np.float32)
+    b = np.empty((784, 16), np.float32)
+    ckernels.csrmm_f32(*t.args(), dz, a)
+    ckernels.csrtmm_f32(*x.args(), dz, b)
+    assert np.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------
@@ -640,6 +748,13 @@ BAD_CALLS = {
     "csrmm: values shorter": "k.csrmm_f32(ip, ix, vx[:3], f(6, 4), f(3, 4))",
     "csrmm: read-only c": "k.csrmm_f32(ip, ix, vx, f(6, 4), ro(f(3, 4)))",
     "csrmm: strided indices": "k.csrmm_f32(ip, np.repeat(ix, 2)[::2], vx, f(6, 4), f(3, 4))",
+    "csrtmm: b rows": "k.csrtmm_f32(ip, ix, vx, f(4, 4), f(6, 4))",
+    "csrtmm: c cols": "k.csrtmm_f32(ip, ix, vx, f(3, 4), f(6, 5))",
+    "csrtmm: index >= k": "k.csrtmm_f32(ip, ix, vx, f(3, 4), f(2, 4))",
+    "csrtmm: negative index": "k.csrtmm_f32(ip, neg, vx, f(3, 4), f(6, 4))",
+    "csrtmm: indptr past indices": "k.csrtmm_f32(np.array([0, 2, 99]), ix, vx, f(2, 4), f(6, 4))",
+    "csrtmm: indptr decreasing": "k.csrtmm_f32(np.array([0, 5, 2, 6]), ix, vx, f(3, 4), f(6, 4))",
+    "csrtmm: read-only c": "k.csrtmm_f32(ip, ix, vx, f(3, 4), ro(f(6, 4)))",
     "gather: out_indptr length": "k.csr_gather(np.array([0, 1]), ip, ix, vx, np.empty(2, np.int64), np.empty(9, np.int32), np.empty(9, np.float32))",
     "gather: capacity": "k.csr_gather(np.array([0, 1, 2]), ip, ix, vx, np.empty(4, np.int64), np.empty(5, np.int32), np.empty(9, np.float32))",
     "gather: row out of range": "k.csr_gather(np.array([3]), ip, ix, vx, np.empty(2, np.int64), np.empty(9, np.int32), np.empty(9, np.float32))",
@@ -740,8 +855,13 @@ def test_reference_counts_unchanged(ckernels):
     xp = np.empty(6, np.int64)
     objs = [csr.indptr, csr.indices, csr.values, b, c, bias, rows, x, xp] + t + g
 
+    dz = rng.standard_normal((30, 9)).astype(np.float32)
+    dw = np.empty((40, 9), np.float32)
+    objs += [dz, dw]
+
     def calls():
         ckernels.csrmm_f32(*csr.args(), b, c, bias=bias, relu=True)
+        ckernels.csrtmm_f32(*csr.args(), dz, dw)
         ckernels.csr_transpose(*csr.args(), 40, *t)
         ckernels.csr_gather(rows, *csr.args(), *g)
         ckernels.csr_check(csr.indptr, csr.indices, 40)

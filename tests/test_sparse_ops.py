@@ -215,6 +215,30 @@ def test_batch_workspace_gather_and_take(any_backend):
     assert np.array_equal(xb.toarray(), x[perm[:5]])
 
 
+@pytest.mark.parametrize("units", [1, 16, 32, 33, 100])
+def test_batch_workspace_weight_gradient(any_backend, units):
+    rng = np.random.default_rng(17)
+    x, src = _source(rng, 400, 60, 0.25)
+    ws = _sparse.BatchWorkspace.for_source(src, 64)
+    dz = rng.standard_normal((64, units)).astype(np.float32)
+    with pytest.raises(RuntimeError):
+        _sparse.BatchWorkspace(4, 10, 60).weight_gradient(dz[:4], np.empty((60, units),
+                                                                            np.float32))
+    for transpose in (ws.needs_transpose(units), True, False):
+        rows = rng.permutation(400)[:64]
+        ws.gather(src, rows, transpose=transpose)
+        assert (ws.xt is None) == (not transpose)
+        dw = np.full((60, units), np.nan, np.float32)
+        assert ws.weight_gradient(dz, dw) is dw
+        want = x[rows].T.astype(np.float64) @ dz
+        assert np.allclose(dw, want, rtol=1e-4, atol=1e-5)
+        ws.take(src, 100, 164, transpose=transpose)
+        ws.weight_gradient(dz, dw)
+        assert np.allclose(dw, x[100:164].T.astype(np.float64) @ dz, rtol=1e-4, atol=1e-5)
+    assert ws.needs_transpose(_sparse.CSRTMM_MAX_UNITS + 1)
+    assert not ws.needs_transpose(_sparse.CSRTMM_MAX_UNITS)
+
+
 def test_batch_workspace_rejects_too_much(any_backend):
     x, src = _source(np.random.default_rng(7), 100, 30, 0.5)
     ws = _sparse.BatchWorkspace(10, 40, 30)
@@ -229,19 +253,24 @@ def test_batch_workspace_rejects_too_much(any_backend):
 
 
 def test_batch_workspace_allocates_no_arrays(ckernels):
-    """A training step's gather + transpose allocates only small objects
-    (views, a CSRMatrix): far below the batch's own ~150 KiB."""
+    """A training step's gather + transpose + weight gradient allocates only
+    small objects (views, a CSRMatrix; the C kernels' per-call workspaces are
+    C allocations, not arrays): far below the batch's own ~150 KiB."""
     rng = np.random.default_rng(8)
     x, src = _source(rng, 2000, 784, 0.19)
     ws = _sparse.BatchWorkspace.for_source(src, 128)
     batches = [rng.permutation(2000)[:128].astype(np.int64) for _ in range(20)]
+    dz, dw = np.ones((128, 64), np.float32), np.empty((784, 64), np.float32)
+    dz16, dw16 = np.ones((128, 16), np.float32), np.empty((784, 16), np.float32)
     ws.gather(src, batches[0])
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
         for rows in batches:
             ws.gather(src, rows)
-            ws.take(src, 100, 228)
+            ws.weight_gradient(dz, dw)
+            ws.take(src, 100, 228, transpose=False)
+            ws.weight_gradient(dz16, dw16)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -26,7 +26,7 @@
  * independence where the kernels promise it (elementwise, column sums,
  * optimizers).  Which SIMD path runs is chosen with FASTDENSE_SIMD.
  *
- * The sparse kernels (fd_csr_*, fd_csrmm_f32) get CSR arrays allocated with
+ * The sparse kernels (fd_csr_*, fd_csrmm_f32, fd_csrtmm_f32) get CSR arrays allocated with
  * exactly the entries of their span, read through an absolute indptr offset,
  * and a csrmm bound of 2 (nnz_i + 2) u sum |a||b| per row.
  *
@@ -1162,6 +1162,77 @@ static void test_csrmm_case(fd_index m, fd_index k, fd_index n, int dens_pm)
     free_view(&bias);
 }
 
+static void test_csrtmm_case(fd_index m, fd_index k, fd_index n, int dens_pm)
+{
+    int lb = rnd_int(L_COUNT), lc = rnd_int(N_OUT_LAYOUTS), nt = pick_threads();
+    int dup = rnd_int(3) == 0, unsorted = rnd_int(3) == 0, nonfinite = rnd_int(4) == 0;
+    csr_t A = make_csr(m, k, dens_pm, dup, unsorted, nonfinite);
+    view B = make_view(m, n, lb), C = make_view(k, n, lc);
+    double *s = (double *)calloc((size_t)(k * n + 1), sizeof(double));
+    double *mag = (double *)calloc((size_t)(k * n + 1), sizeof(double));
+    int64_t *cnt = (int64_t *)calloc((size_t)(k + 1), sizeof(int64_t));
+    float *first;
+
+    fill_random(&B, 6);
+    fill_output(&C, NAN);
+    snprintf(ctx, sizeof ctx,
+             "csrtmm m=%ld k=%ld n=%ld density=%d/1000 nnz=%ld off=%ld dup=%d "
+             "unsorted=%d nonfinite=%d B=%s C=%s threads=%d", (long)m, (long)k,
+             (long)n, dens_pm, (long)A.nnz, (long)A.off, dup, unsorted, nonfinite,
+             LNAME[lb], LNAME[lc], nt);
+    check_status(fd_csrtmm_f32(m, n, k, A.indptr, A.indices, A.values, B.base, B.rs,
+                               B.cs, C.base, C.rs, C.cs, nt), FD_OK, "status");
+    check_gaps(&C);
+    for (fd_index r = 0; r < m; r++)
+        for (int64_t e = A.indptr[r]; e < A.indptr[r + 1]; e++) {
+            const fd_index c = A.indices[e];
+            cnt[c]++;
+            for (fd_index j = 0; j < n; j++) {
+                const double t = (double)A.values[e] * (double)*at(&B, r, j);
+                s[c * n + j] += t;
+                mag[c * n + j] += fabs(t);
+            }
+        }
+    for (fd_index c = 0; c < k; c++)
+        for (fd_index j = 0; j < n; j++) {
+            const double want = s[c * n + j], mg = mag[c * n + j];
+            double tol = 2.0 * (double)(cnt[c] + 2) * U * mg + 1e-30;
+            if (isnan(mg) || isinf(mg))
+                tol = INFINITY;
+            if (isinf(tol) && !isnan(want) && !isinf(want))
+                check(!isnan(*at(&C, c, j)), "finite where the sum is", c, j,
+                      *at(&C, c, j), want, 0);
+            else
+                check_close("value", c, j, *at(&C, c, j), want, tol);
+            if (cnt[c] == 0)
+                check(*at(&C, c, j) == 0.0f, "zero row", c, j, *at(&C, c, j), 0, 0);
+        }
+    first = snapshot(&C);
+    fill_output(&C, NAN);
+    fd_csrtmm_f32(m, n, k, A.indptr, A.indices, A.values, B.base, B.rs, B.cs, C.base,
+                  C.rs, C.cs, nt == 1 ? 3 : 1);
+    {
+        float *second = snapshot(&C);
+        check_identical("thread count changes the result", first, second, k * n);
+        free(second);
+    }
+    if (A.nnz > 0) {
+        const int32_t keep = A.idx_mem[0];
+        A.idx_mem[0] = (int32_t)k;
+        check_status(fd_csrtmm_f32(m, n, k, A.indptr, A.indices, A.values, B.base,
+                                   B.rs, B.cs, C.base, C.rs, C.cs, nt),
+                     n > 0 ? FD_EINVAL : FD_OK, "index k");
+        A.idx_mem[0] = keep;
+    }
+    free(first);
+    free(s);
+    free(mag);
+    free(cnt);
+    free_csr(&A);
+    free_view(&B);
+    free_view(&C);
+}
+
 static void test_csrmm_errors(void)
 {
     int64_t ip[4] = {0, 2, 3, 5};
@@ -1377,6 +1448,18 @@ static void test_sparse(void)
     for (a = 0; a < sizeof big / sizeof big[0]; a++)
         for (d = 0; d < 2; d++)
             test_csrmm_case(big[a][0], big[a][1], big[a][2], (int)big[a][3]);
+    for (a = 0; a < sizeof mm / sizeof mm[0]; a++)
+        for (b = 0; b < sizeof kk / sizeof kk[0]; b++)
+            for (c = 0; c < sizeof nn / sizeof nn[0]; c++)
+                test_csrtmm_case(mm[a], kk[b], nn[c], dens[(a + b + c) % 5]);
+    {   /* the narrow weight gradients, column blocks of 64, threads */
+        static const fd_index tm[][4] = {{128, 784, 10, 190}, {128, 784, 16, 190},
+                                         {128, 784, 32, 500}, {60, 300, 130, 300},
+                                         {40, 50, 520, 300}, {9, 70, 65, 1000}};
+        for (a = 0; a < sizeof tm / sizeof tm[0]; a++)
+            for (d = 0; d < 2; d++)
+                test_csrtmm_case(tm[a][0], tm[a][1], tm[a][2], (int)tm[a][3]);
+    }
     test_csrmm_errors();
     test_csr_check_kernel();
     for (a = 0; a < sizeof mm / sizeof mm[0]; a++)
