@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from ._config import (backend, set_backend, use_backend, get_num_threads,
                       set_num_threads, show_config)
+from ._config import set_sparse_inputs, get_sparse_inputs, use_sparse_inputs
 from . import ops
 
 # The Keras-style modules load on first use (fastdense.models, ...), so that
@@ -19,7 +20,8 @@ _SUBMODULES = ("models", "layers", "optimizers", "losses", "activations",
                "regularizers", "initializers", "schedules", "engine")
 
 __all__ = ["__version__", "backend", "set_backend", "use_backend",
-           "get_num_threads", "set_num_threads", "show_config", "ops"] + list(_SUBMODULES)
+           "get_num_threads", "set_num_threads", "show_config", "ops",
+           "set_sparse_inputs", "get_sparse_inputs", "use_sparse_inputs"] + list(_SUBMODULES)
 
 
 #: Keras modules fastdense does not have, and what to use instead

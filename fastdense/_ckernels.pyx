@@ -477,6 +477,254 @@ def adam_update_f32(float[:, :] param, const float[:, :] grad, float[:, :] m,
     return param.base
 
 
+# ---- sparse inputs (CSR x dense): fd_csr_* and fd_csrmm_f32 ----------------
+# CSR arrays: indptr int64 (absolute offsets), indices int32, values float32,
+# all 1-D and contiguous.  Each binding checks that [indptr[0], indptr[-1])
+# lies inside indices/values (the C kernels check the rest: a decreasing
+# indptr or an index out of range is FD_EINVAL, a ValueError here).
+
+from libc.stdint cimport int32_t
+
+cdef extern from "fastdense.h" nogil:
+    int fd_csr_check(fd_index m, fd_index k, const int64_t *indptr,
+                     const int32_t *indices, int nthreads)
+    int fd_csr_from_dense_f32(fd_index m, fd_index n, const float *x,
+                              fd_index rs_x, fd_index cs_x, int64_t *indptr,
+                              int32_t *indices, float *values, int64_t capacity,
+                              int nthreads)
+    int fd_csr_gather(fd_index m, const int64_t *rows, fd_index src_m,
+                      const int64_t *src_indptr, const int32_t *src_indices,
+                      const float *src_values, int64_t *out_indptr,
+                      int32_t *out_indices, float *out_values, int64_t capacity,
+                      int nthreads)
+    fd_index FD_CSR_TRANSPOSE_WORK(fd_index k, int nthreads)
+    int fd_csr_transpose(fd_index m, fd_index k, const int64_t *indptr,
+                         const int32_t *indices, const float *values,
+                         int64_t *out_indptr, int32_t *out_indices,
+                         float *out_values, int64_t *work, int nthreads)
+    int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                     const int32_t *indices, const float *values, const float *b,
+                     fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                     fd_index cs_c, const float *bias, fd_index inc_bias,
+                     int relu, int nthreads)
+    int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                      const int32_t *indices, const float *values, const float *b,
+                      fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                      fd_index cs_c, int nthreads)
+
+
+cdef inline const int64_t *_p64(const int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+cdef inline const int32_t *_p32(const int32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+cdef inline const float *_pf(const float[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef inline int _csr_span(const int64_t[::1] indptr, Py_ssize_t n_indices,
+                          Py_ssize_t n_values, str what) except -1:
+    """indptr is non-empty and [indptr[0], indptr[-1]) lies in both arrays."""
+    if indptr.shape[0] < 1:
+        raise ValueError("%s: indptr needs at least one entry (m + 1)" % what)
+    cdef int64_t lo = indptr[0], hi = indptr[indptr.shape[0] - 1]
+    if lo < 0 or hi > n_indices or hi > n_values:
+        raise ValueError("%s: indptr spans [%d, %d) but indices/values hold %d/%d "
+                         "entries" % (what, lo, hi, n_indices, n_values))
+    return 0
+
+
+def csr_transpose_work_size(Py_ssize_t k, int nthreads=1):
+    """int64 elements of the workspace csr_transpose needs (FD_CSR_TRANSPOSE_WORK)."""
+    return FD_CSR_TRANSPOSE_WORK(k, nthreads)
+
+
+def csr_check(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
+              Py_ssize_t k, int nthreads=1):
+    """True when indptr[0] >= 0, indptr is non-decreasing, indptr[-1] <=
+    len(indices) and every index of the span is in [0, k)."""
+    if indptr.shape[0] < 1 or k < 0:
+        return False
+    if indptr[0] < 0 or indptr[indptr.shape[0] - 1] > indices.shape[0]:
+        return False
+    cdef int status
+    with nogil:
+        status = fd_csr_check(indptr.shape[0] - 1, k, &indptr[0], _p32(indices),
+                              nthreads)
+    return status == FD_OK
+
+
+def csr_from_dense_f32(const float[:, :] x not None, int64_t[::1] indptr not None,
+                       int32_t[::1] indices=None, float[::1] values=None,
+                       int nthreads=1):
+    """CSR of x (zeros dropped, -0.0 too; NaN/inf kept); returns nnz.
+
+    OUT indptr (m + 1): with indices and values None, the counts (indptr[0]
+    = 0, indptr[m] = nnz).  OUT indices, values: given, indptr must be what
+    the count call left; the nonzeros of each row in column order.
+    """
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1]
+    if indptr.shape[0] != m + 1:
+        raise ValueError("csr_from_dense_f32: indptr has %d entries, x has %d rows "
+                         "(need m + 1)" % (indptr.shape[0], m))
+    if (indices is None) != (values is None):
+        raise ValueError("csr_from_dense_f32: pass both indices and values "
+                         "(fill) or neither (count)")
+    cdef fd_index rs = _es(x.strides[0]), cs = _es(x.strides[1])
+    cdef int32_t *ip = NULL
+    cdef float *vp = NULL
+    cdef int64_t cap = 0
+    if indices is not None:
+        cap = min(indices.shape[0], values.shape[0])
+        if indices.shape[0]:
+            ip = &indices[0]
+        if values.shape[0]:
+            vp = &values[0]
+        if ip == NULL or vp == NULL:   # zero capacity: any non-NULL marker
+            ip = <int32_t *>&indptr[0]
+            vp = <float *>&indptr[0]
+    cdef int status
+    with nogil:
+        status = fd_csr_from_dense_f32(m, n, &x[0, 0] if m and n else NULL, rs, cs,
+                                       &indptr[0], ip, vp, cap, nthreads)
+    if status != FD_OK:
+        if n > 2147483648:
+            raise ValueError("csr_from_dense_f32: %d columns do not fit int32 "
+                             "indices" % n)
+        raise ValueError("csr_from_dense_f32: indptr does not hold the counts of x "
+                         "(run the count call first) or exceeds the capacity %d"
+                         % cap)
+    return int(indptr[m] - indptr[0])
+
+
+def csr_gather(const int64_t[::1] rows not None, const int64_t[::1] src_indptr not None,
+               const int32_t[::1] src_indices not None, const float[::1] src_values not None,
+               int64_t[::1] out_indptr not None, int32_t[::1] out_indices not None,
+               float[::1] out_values not None, int nthreads=1):
+    """OUT the rows `rows` of the src CSR as a batch CSR (out_indptr from 0);
+    returns its nnz.  ValueError when a row is out of range or the rows
+    need more than the capacity of out_indices/out_values."""
+    _csr_span(src_indptr, src_indices.shape[0], src_values.shape[0], "csr_gather")
+    cdef Py_ssize_t m = rows.shape[0], src_m = src_indptr.shape[0] - 1
+    if out_indptr.shape[0] != m + 1:
+        raise ValueError("csr_gather: out_indptr has %d entries for %d rows (need "
+                         "m + 1)" % (out_indptr.shape[0], m))
+    cdef int64_t cap = min(out_indices.shape[0], out_values.shape[0])
+    cdef int32_t *oi = <int32_t *>_p32(out_indices)
+    cdef float *ov = <float *>_pf(out_values)
+    cdef int status
+    with nogil:
+        status = fd_csr_gather(m, _p64(rows), src_m, &src_indptr[0],
+                               _p32(src_indices), _pf(src_values), &out_indptr[0],
+                               oi, ov, cap, nthreads)
+    if status != FD_OK:
+        _check_index(rows, src_m, "csr_gather rows")
+        raise ValueError("csr_gather: the rows hold %d entries, more than the "
+                         "capacity %d of out_indices/out_values (or src_indptr "
+                         "decreases)" % (out_indptr[m], cap))
+    return int(out_indptr[m])
+
+
+def csr_transpose(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
+                  const float[::1] values not None, Py_ssize_t k, int64_t[::1] out_indptr not None,
+                  int32_t[::1] out_indices not None, float[::1] out_values not None,
+                  int64_t[::1] work=None, int nthreads=1):
+    """OUT the CSR of A^T (k x m) of the m x k CSR A; returns its nnz.
+    work: csr_transpose_work_size(k, nthreads) int64 (None: allocated here)."""
+    _csr_span(indptr, indices.shape[0], values.shape[0], "csr_transpose")
+    cdef Py_ssize_t m = indptr.shape[0] - 1
+    cdef int64_t nnz = indptr[m] - indptr[0]
+    if k < 0:
+        raise ValueError("csr_transpose: k must be >= 0")
+    if m > 2147483647:
+        raise ValueError("csr_transpose: %d rows do not fit int32 row ids" % m)
+    if out_indptr.shape[0] != k + 1:
+        raise ValueError("csr_transpose: out_indptr has %d entries, need k + 1 = %d"
+                         % (out_indptr.shape[0], k + 1))
+    if out_indices.shape[0] < nnz or out_values.shape[0] < nnz:
+        raise ValueError("csr_transpose: out_indices/out_values hold %d/%d entries, "
+                         "need nnz = %d" % (out_indices.shape[0],
+                                            out_values.shape[0], nnz))
+    cdef fd_index need = FD_CSR_TRANSPOSE_WORK(k, nthreads)
+    if work is None:
+        import numpy
+        work = numpy.empty(max(need, 1), numpy.int64)
+    elif work.shape[0] < need:
+        raise ValueError("csr_transpose: work holds %d int64, need %d (k * "
+                         "nthreads)" % (work.shape[0], need))
+    cdef int status
+    with nogil:
+        status = fd_csr_transpose(m, k, &indptr[0], _p32(indices), _pf(values),
+                                  &out_indptr[0], <int32_t *>_p32(out_indices),
+                                  <float *>_pf(out_values),
+                                  <int64_t *>_p64(work), nthreads)
+    if status != FD_OK:
+        raise ValueError("csr_transpose: indptr decreases or an index is outside "
+                         "[0, %d)" % k)
+    return int(nnz)
+
+
+def csrmm_f32(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
+              const float[::1] values not None, const float[:, :] b not None, float[:, :] c not None,
+              const float[:] bias=None, bint relu=False, int nthreads=1):
+    """OUT c = A @ b (+ bias) (relu), A the CSR (m = len(indptr) - 1 rows,
+    k = b.shape[0] columns); c is written, never read."""
+    _csr_span(indptr, indices.shape[0], values.shape[0], "csrmm_f32")
+    cdef Py_ssize_t m = indptr.shape[0] - 1, k = b.shape[0], n = b.shape[1]
+    if c.shape[0] != m or c.shape[1] != n:
+        raise ValueError("csrmm_f32: A is (%d, %d), b is (%d, %d), c is (%d, %d)"
+                         % (m, k, k, n, c.shape[0], c.shape[1]))
+    if bias is not None and bias.shape[0] != n:
+        raise ValueError("csrmm_f32: bias has %d entries, c has %d columns"
+                         % (bias.shape[0], n))
+    cdef fd_index rs_b = _es(b.strides[0]), cs_b = _es(b.strides[1])
+    cdef fd_index rs_c = _es(c.strides[0]), cs_c = _es(c.strides[1])
+    cdef const float *bp = NULL
+    cdef fd_index inc_bias = 0
+    if bias is not None:
+        bp = &bias[0] if n else NULL
+        inc_bias = _es(bias.strides[0])
+    cdef int status
+    with nogil:
+        status = fd_csrmm_f32(m, n, k, &indptr[0], _p32(indices), _pf(values),
+                              &b[0, 0] if k and n else NULL, rs_b, cs_b,
+                              &c[0, 0] if m and n else NULL, rs_c, cs_c,
+                              bp, inc_bias, relu, nthreads)
+    if status == FD_ENOMEM:
+        raise MemoryError("csrmm_f32: could not allocate its workspace")
+    if status != FD_OK:
+        raise ValueError("csrmm_f32: indptr decreases or an index is outside "
+                         "[0, %d)" % k)
+    return c.base
+
+
+def csrtmm_f32(const int64_t[::1] indptr not None,
+               const int32_t[::1] indices not None,
+               const float[::1] values not None, const float[:, :] b not None,
+               float[:, :] c not None, int nthreads=1):
+    """OUT c = A^T @ b straight from the CSR of A (m = len(indptr) - 1 rows,
+    k = c.shape[0] columns); c is written, never read."""
+    _csr_span(indptr, indices.shape[0], values.shape[0], "csrtmm_f32")
+    cdef Py_ssize_t m = indptr.shape[0] - 1, k = c.shape[0], n = b.shape[1]
+    if b.shape[0] != m or c.shape[1] != n:
+        raise ValueError("csrtmm_f32: A is (%d, %d), b is (%d, %d), c is (%d, %d)"
+                         % (m, k, b.shape[0], n, c.shape[0], c.shape[1]))
+    cdef fd_index rs_b = _es(b.strides[0]), cs_b = _es(b.strides[1])
+    cdef fd_index rs_c = _es(c.strides[0]), cs_c = _es(c.strides[1])
+    cdef int status
+    with nogil:
+        status = fd_csrtmm_f32(m, n, k, &indptr[0], _p32(indices), _pf(values),
+                               &b[0, 0] if m and n else NULL, rs_b, cs_b,
+                               &c[0, 0] if k and n else NULL, rs_c, cs_c, nthreads)
+    if status == FD_ENOMEM:
+        raise MemoryError("csrtmm_f32: could not allocate its accumulators")
+    if status != FD_OK:
+        raise ValueError("csrtmm_f32: indptr decreases or an index is outside "
+                         "[0, %d)" % k)
+    return c.base
+
+
 # ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim family) --
 # gscale / clip: each kernel reads the gradient as
 # min(max(grad * gscale, -clip), clip) (1.0 and inf: as it is).

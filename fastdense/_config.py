@@ -159,5 +159,53 @@ def show_config(file=None):
         ("SIMD", simd_level()),
         ("numpy", numpy.__version__),
     ]
+    lines.append(("sparse inputs", get_sparse_inputs()))
     for key, value in lines:
-        print("%-13s %s" % (key + ":", value), file=out)
+        print("%-14s %s" % (key + ":", value), file=out)
+
+
+# ---- sparse-input mode (issue 9) ---------------------------------------------
+# Whether fit/evaluate/predict run the first layer's products on a
+# compressed (CSR) form of the input: 'auto' decides by measured density
+# against a crossover measured per ISA (fastdense._sparse.use_sparse),
+# 'always' and 'never' force it.  Process-wide, like the backend.
+
+_SPARSE_MODES = ("auto", "always", "never")
+
+
+def _sparse_mode_from_env():
+    raw = os.environ.get("FASTDENSE_SPARSE_INPUTS", "").strip().lower()
+    if not raw:
+        return "auto"
+    if raw not in _SPARSE_MODES:
+        raise ValueError("FASTDENSE_SPARSE_INPUTS=%r: use 'auto', 'always' or "
+                         "'never'" % raw)
+    return raw
+
+
+_state["sparse_inputs"] = _sparse_mode_from_env()
+
+
+def get_sparse_inputs():
+    """The sparse-input mode: 'auto', 'always' or 'never'."""
+    return _state["sparse_inputs"]
+
+
+def set_sparse_inputs(mode):
+    """Run the first layer on compressed inputs 'auto' (by measured density),
+    'always' or 'never' (process-wide)."""
+    if not isinstance(mode, str) or mode.lower() not in _SPARSE_MODES:
+        raise ValueError("unknown sparse-input mode %r: use 'auto', 'always' or "
+                         "'never'" % (mode,))
+    _state["sparse_inputs"] = mode.lower()
+
+
+@contextlib.contextmanager
+def use_sparse_inputs(mode):
+    """``with use_sparse_inputs('never'): ...`` runs the block in that mode."""
+    previous = _state["sparse_inputs"]
+    set_sparse_inputs(mode)
+    try:
+        yield _state["sparse_inputs"]
+    finally:
+        _state["sparse_inputs"] = previous

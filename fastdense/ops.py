@@ -22,6 +22,7 @@ nesterov)``
 ``adamax_update(p, g, m, u, t, ...)``  Keras 2.3.1 Adamax (in place)
 ``nadam_update(p, g, m, v, t, ...)``   Keras 2.3.1 Nadam (in place)
 ``adamw_update(p, g, m, v, t, ...)``   ``p -= lr*wd*p``, then Adam (Keras 3 AdamW)
+``sparse_dot(a, b, out=None)``         ``a @ b`` for a scipy.sparse ``a``, dense ``b``
 =====================================  ==========================================
 
 How a call is served: the arguments are checked here; when the C backend is
@@ -39,7 +40,8 @@ import numpy as np
 from . import _config, reference
 
 __all__ = ["dot", "add", "relu", "softmax", "rmsprop_update", "relu_backward",
-           "bias_grad", "softmax_cross_entropy", "sgd_update", "adam_update"]
+           "bias_grad", "softmax_cross_entropy", "sgd_update", "adam_update",
+           "sparse_dot"]
 
 _F32 = np.dtype(np.float32)
 
@@ -676,3 +678,107 @@ def adamw_update(param, grad, m, v, t, lr=0.001, beta1=0.9, beta2=0.999,
                                                 decay, nthreads=nt),
         lambda p, g, m_, v_: reference.adamw_update_f32(p, g, m_, v_, lr_t, beta1,
                                                         beta2, epsilon, decay))
+
+
+# ---- sparse x dense (scipy.sparse drop-in) ----------------------------------
+
+_DOT_OUT_MESSAGE = ("output array is not acceptable (must have the right datatype, "
+                    "number of dimensions, and be a C-Array)")
+_I32_MAX = 2 ** 31 - 1
+
+
+def _sparse_csr_parts(a):
+    """(indptr int64, indices int32, values float32) of the float32 scipy
+    CSR/CSC/COO ``a`` as a CSR, or None when the C path cannot take it."""
+    fmt = getattr(a, "format", None)
+    if fmt == "coo":
+        a = a.tocsr()        # scipy's O(nnz) conversion (duplicates summed)
+        fmt = "csr"
+    if fmt not in ("csr", "csc"):
+        return None
+    indices, indptr = a.indices, a.indptr
+    if indices.dtype != np.int32:
+        if not np.issubdtype(indices.dtype, np.integer) or (
+                indices.size and (indices.max() > _I32_MAX or indices.min() < 0)):
+            return None
+        indices = indices.astype(np.int32)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices)
+    data = np.ascontiguousarray(a.data)
+    if data.dtype != _F32:
+        return None
+    if fmt == "csr":
+        return indptr, indices, data
+    # the CSC of A is the CSR of A^T: transpose it back with the C kernel
+    m, k = a.shape
+    if m > _I32_MAX:
+        return None
+    K = _config._ckernels
+    nt = _config.get_num_threads()
+    nnz = int(indptr[-1] - indptr[0]) if len(indptr) else 0
+    out_indptr = np.empty(m + 1, np.int64)
+    out_indices = np.empty(nnz, np.int32)
+    out_values = np.empty(nnz, _F32)
+    work = np.empty(max(K.csr_transpose_work_size(m, nt), 1), np.int64)
+    try:
+        K.csr_transpose(indptr, indices, data, m, out_indptr, out_indices,
+                        out_values, work, nthreads=nt)
+    except ValueError:
+        raise ValueError("sparse_dot: a is not a valid CSC matrix (indptr "
+                         "decreases or a row index is out of range)") from None
+    return out_indptr, out_indices, out_values
+
+
+def sparse_dot(a, b, out=None):
+    """``a @ b`` for a scipy.sparse matrix or array ``a`` and a dense ``b``
+    (2-D, or 1-D: a vector): an ndarray of the shape and dtype scipy gives.
+
+    float32 ``a`` (CSR, CSC or COO) and float32 ``b`` (any strides) run the
+    C kernel; everything else (other dtypes, sparse ``b``, np.matrix, lists,
+    the NumPy backend) is handed to scipy itself, so results and exception
+    classes are scipy's.  ``out``: filled and returned; it must be a
+    C-contiguous array of the result's shape and dtype, else ValueError (as
+    np.dot says).  Needs scipy (ImportError otherwise).
+    """
+    from . import _sparse
+    sp = _sparse._scipy_sparse()
+    K = _c_kernels()
+    parts = None
+    if (K is not None and sp.issparse(a) and len(a.shape) == 2
+            and a.dtype == _F32 and _is_f32(b) and 1 <= b.ndim <= 2
+            and b.shape[0] == a.shape[1]
+            # scipy's coo_array @ vector has its own rules (a 1-row product
+            # is a scalar): leave vectors of COO arrays to scipy
+            and not (b.ndim == 1 and a.format == "coo" and not sp.isspmatrix(a))):
+        parts = _sparse_csr_parts(a)
+    if parts is None:
+        res = a @ b
+        if out is None:
+            return res
+        if not (type(out) is np.ndarray and type(res) is np.ndarray
+                and out.dtype == res.dtype and out.shape == res.shape
+                and out.flags.c_contiguous and out.flags.writeable):
+            raise ValueError(_DOT_OUT_MESSAGE)
+        out[...] = res
+        return out
+    indptr, indices, values = parts
+    m = a.shape[0]
+    shape = (m,) + b.shape[1:]
+    if out is not None and not (_writable_f32(out) and out.shape == shape
+                                and out.flags.c_contiguous):
+        raise ValueError(_DOT_OUT_MESSAGE)
+    target = np.empty(shape, _F32) if out is None else out
+    if out is not None and np.may_share_memory(out, b):
+        target = np.empty(shape, _F32)    # compute first, then overwrite
+    b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+    c2 = target.reshape(m, 1) if b.ndim == 1 else target
+    try:
+        K.csrmm_f32(indptr, indices, values, b2, c2,
+                    nthreads=_config.get_num_threads())
+    except ValueError:
+        raise ValueError("sparse_dot: a is not a valid sparse matrix (indptr "
+                         "decreases or an index is out of range)") from None
+    if target is not out and out is not None:
+        out[...] = target
+        return out
+    return target

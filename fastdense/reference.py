@@ -184,6 +184,189 @@ def adam_update_f32(param, grad, m, v, lr_t, beta1, beta2, eps, nthreads=1):
     return param
 
 
+# ---- sparse inputs (CSR x dense): twins of fd_csr_* and fd_csrmm_f32 ------
+# CSR arrays: indptr int64 holding absolute offsets (indptr[0] need not be
+# 0: rows [r0, r1) of a CSR are indptr[r0:r1+1] with the same indices and
+# values), indices int32, values float32.  Pure NumPy (no scipy).  Where the
+# C kernel returns FD_EINVAL these raise ValueError, before writing.
+
+__all__ += ["csr_check", "csr_from_dense_f32", "csr_gather", "csr_transpose",
+            "csr_transpose_work_size", "csrmm_f32", "csrtmm_f32"]
+
+#: entries x columns of the temporary products csrmm_f32 forms at once
+_CSRMM_CHUNK = 1 << 22
+
+
+def _csr_parts(indptr, indices, values, what):
+    """(m, base, end) after the checks the C kernels make."""
+    m = len(indptr) - 1
+    if m < 0:
+        raise ValueError("%s: indptr needs at least one entry (m + 1)" % what)
+    base, end = int(indptr[0]), int(indptr[-1])
+    if base < 0 or end > len(indices) or (values is not None and end > len(values)):
+        raise ValueError("%s: indptr spans [%d, %d) but indices/values hold %d/%d "
+                         "entries" % (what, base, end, len(indices),
+                                      len(values) if values is not None else -1))
+    if m and np.any(np.diff(indptr) < 0):
+        raise ValueError("%s: indptr decreases" % what)
+    return m, base, end
+
+
+def csr_transpose_work_size(k, nthreads=1):
+    """int64 elements of the workspace ``csr_transpose`` needs."""
+    return int(k) * min(max(int(nthreads), 1), 256)
+
+
+def csr_check(indptr, indices, k, nthreads=1):
+    """True when indptr[0] >= 0, indptr is non-decreasing, indptr[-1] <=
+    len(indices) and every index of the span is in [0, k)."""
+    if len(indptr) < 1 or k < 0 or indptr[0] < 0 or indptr[-1] > len(indices):
+        return False
+    if np.any(np.diff(indptr) < 0):
+        return False
+    idx = indices[indptr[0]:indptr[-1]]
+    return bool(idx.size == 0 or (idx.min() >= 0 and idx.max() < k))
+
+
+def csr_from_dense_f32(x, indptr, indices=None, values=None, nthreads=1):
+    """CSR of the float32 matrix x: zeros dropped (-0.0 too), NaN/inf kept.
+
+    Count call (indices and values None): indptr[0] = 0 and the running
+    counts of nonzeros.  Fill call: indptr as the count call left it (any
+    offset indptr[0] >= 0); the nonzeros of each row, in column order, go to
+    indices/values[indptr[i]:indptr[i+1]].  Returns nnz.
+    """
+    m, n = x.shape
+    if len(indptr) != m + 1:
+        raise ValueError("csr_from_dense_f32: indptr has %d entries, x has %d rows "
+                         "(need m + 1)" % (len(indptr), m))
+    if (indices is None) != (values is None):
+        raise ValueError("csr_from_dense_f32: pass both indices and values "
+                         "(fill) or neither (count)")
+    nz = x != 0
+    counts = nz.sum(axis=1, dtype=np.int64)
+    if indices is None:
+        indptr[0] = 0
+        np.cumsum(counts, out=indptr[1:])
+        return int(indptr[-1])
+    cap = min(len(indices), len(values))
+    if (indptr[0] < 0 or indptr[-1] > cap
+            or not np.array_equal(np.diff(indptr), counts)):
+        raise ValueError("csr_from_dense_f32: indptr does not hold the counts of x "
+                         "(run the count call first) or exceeds the capacity %d" % cap)
+    rows, cols = np.nonzero(nz)          # row-major: column order in a row
+    lo, hi = int(indptr[0]), int(indptr[-1])
+    indices[lo:hi] = cols
+    values[lo:hi] = x[rows, cols]
+    return hi - lo
+
+
+def csr_gather(rows, src_indptr, src_indices, src_values, out_indptr,
+               out_indices, out_values, nthreads=1):
+    """The rows ``rows`` of the src CSR as a batch CSR (out_indptr from 0);
+    returns its nnz.  ValueError when a row is out of range or the rows need
+    more than the capacity of out_indices/out_values."""
+    src_m, _, _ = _csr_parts(src_indptr, src_indices, src_values, "csr_gather")
+    rows = np.asarray(rows, np.int64)
+    m = len(rows)
+    if len(out_indptr) != m + 1:
+        raise ValueError("csr_gather: out_indptr has %d entries for %d rows (need "
+                         "m + 1)" % (len(out_indptr), m))
+    if m and (rows.min() < 0 or rows.max() >= src_m):
+        raise ValueError("csr_gather rows: index out of range [0, %d)" % src_m)
+    lo = src_indptr[rows]
+    lens = src_indptr[rows + 1] - lo
+    out_indptr[0] = 0
+    np.cumsum(lens, out=out_indptr[1:])
+    total = int(out_indptr[-1])
+    cap = min(len(out_indices), len(out_values))
+    if total > cap:
+        raise ValueError("csr_gather: the rows hold %d entries, more than the "
+                         "capacity %d of out_indices/out_values" % (total, cap))
+    pos = np.arange(total, dtype=np.int64) + np.repeat(lo - out_indptr[:-1], lens)
+    out_indices[:total] = src_indices[pos]
+    out_values[:total] = src_values[pos]
+    return total
+
+
+def csr_transpose(indptr, indices, values, k, out_indptr, out_indices, out_values,
+                  work=None, nthreads=1):
+    """The CSR of A^T (k x m) of the m x k CSR A: within a row of A^T the
+    entries in row order of A (a stable counting sort); returns its nnz."""
+    m, base, end = _csr_parts(indptr, indices, values, "csr_transpose")
+    if len(out_indptr) != k + 1:
+        raise ValueError("csr_transpose: out_indptr has %d entries, need k + 1 = %d"
+                         % (len(out_indptr), k + 1))
+    nnz = end - base
+    if len(out_indices) < nnz or len(out_values) < nnz:
+        raise ValueError("csr_transpose: out_indices/out_values hold %d/%d entries, "
+                         "need nnz = %d" % (len(out_indices), len(out_values), nnz))
+    cols = indices[base:end]
+    if nnz and (cols.min() < 0 or cols.max() >= k):
+        raise ValueError("csr_transpose: an index is outside [0, %d)" % k)
+    rows = np.repeat(np.arange(m, dtype=np.int32), np.diff(indptr))
+    order = np.argsort(cols, kind="stable")
+    out_indptr[0] = 0
+    np.cumsum(np.bincount(cols, minlength=k), out=out_indptr[1:])
+    out_indices[:nnz] = rows[order]
+    out_values[:nnz] = values[base:end][order]
+    return nnz
+
+
+def csrmm_f32(indptr, indices, values, b, c, bias=None, relu=False, nthreads=1):
+    """c = A @ b (+ bias per column) (then max(c, 0), NaN stays NaN) for the
+    m x k CSR A (k = b.shape[0]); an empty row gives zeros (or the bias).
+    Only the stored entries are multiplied.  Returns c."""
+    m, base, end = _csr_parts(indptr, indices, values, "csrmm_f32")
+    k, n = b.shape
+    if c.shape != (m, n):
+        raise ValueError("csrmm_f32: A is (%d, %d), b is (%d, %d), c is %s"
+                         % (m, k, k, n, c.shape))
+    cols = indices[base:end]
+    if cols.size and (cols.min() < 0 or cols.max() >= k):
+        raise ValueError("csrmm_f32: an index is outside [0, %d)" % k)
+    out = np.zeros((m, n), np.float32)
+    lens = np.diff(indptr)
+    r0 = 0
+    while r0 < m and n:
+        # rows [r0, r1): at most _CSRMM_CHUNK products at once (one row more
+        # when a single row is longer than that)
+        limit = indptr[r0] + max(_CSRMM_CHUNK // n, 1)
+        r1 = max(int(np.searchsorted(indptr, limit, side="right")) - 1, r0 + 1)
+        r1 = min(r1, m)
+        lo, hi = int(indptr[r0]), int(indptr[r1])
+        if hi > lo:
+            prod = values[lo:hi, None] * b[indices[lo:hi]]
+            full = np.flatnonzero(lens[r0:r1]) + r0
+            out[full] = np.add.reduceat(prod, indptr[full] - lo, axis=0)
+        r0 = r1
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
+    c[...] = out
+    return c
+
+
+def csrtmm_f32(indptr, indices, values, b, c, nthreads=1):
+    """c = A^T @ b for the m x k CSR A (m = b.shape[0], k = c.shape[0]): the
+    transpose's csrmm (entries summed in row order of A).  Returns c."""
+    m, base, end = _csr_parts(indptr, indices, values, "csrtmm_f32")
+    k = c.shape[0]
+    if b.shape[0] != m or c.shape[1] != b.shape[1]:
+        raise ValueError("csrtmm_f32: A is (%d, %d), b is %s, c is %s"
+                         % (m, k, b.shape, c.shape))
+    nnz = end - base
+    t_indptr = np.empty(k + 1, np.int64)
+    t_indices = np.empty(nnz, np.int32)
+    t_values = np.empty(nnz, np.float32)
+    try:
+        csr_transpose(indptr, indices, values, k, t_indptr, t_indices, t_values)
+    except ValueError:
+        raise ValueError("csrtmm_f32: an index is outside [0, %d)" % k) from None
+    return csrmm_f32(t_indptr, t_indices, t_values, b, c)
+
+
 # ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim family) --
 # Same operations in the same order as src_c/optim_rows.h, so the results
 # are the C kernels' bits.  gscale / clip: the gradient is read as

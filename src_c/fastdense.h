@@ -186,6 +186,108 @@ int fd_adam_update_f32(fd_index m, fd_index n,
                        float lr_t, float beta1, float beta2, float eps,
                        int nthreads);
 
+/* ---- sparse inputs (sparse.c, sparse_avx2.c, sparse_avx512.c) ---------- */
+
+/*
+ * CSR: an m x k matrix whose row i holds the entries e in
+ * [indptr[i], indptr[i+1]): column indices[e] (int32), value values[e].
+ * indptr is int64 and holds ABSOLUTE offsets into indices/values, so
+ * indptr[0] need not be 0 and rows [r0, r1) of a CSR are the CSR
+ * (r1 - r0, indptr + r0, indices, values) -- a free slice.  Duplicate
+ * columns in a row are summed; indices need not be sorted.  Explicit
+ * entries are always multiplied (an explicit 0 times inf in B gives NaN);
+ * the zeros that are not stored are skipped, so where B holds inf or NaN a
+ * sparse product can differ from the dense one (0 * inf = NaN there).
+ *
+ * The kernels below never read outside [indptr[0], indptr[m]) of
+ * indices/values and never write outside their outputs: an indptr that
+ * decreases or leaves that range, or an index outside [0, k), gives
+ * FD_EINVAL (outputs then hold garbage).
+ */
+
+/* FD_OK when indptr[0] >= 0, indptr is non-decreasing and every index of
+ * [indptr[0], indptr[m]) is in [0, k); FD_EINVAL otherwise. */
+int fd_csr_check(fd_index m, fd_index k, const int64_t *indptr,
+                 const int32_t *indices, int nthreads);
+
+/*
+ * CSR of a dense m x n float32 matrix (any strides), in two calls:
+ *   count: indices == values == NULL: indptr[0..m] = 0 and the running
+ *          counts of nonzeros (indptr[m] = nnz); capacity is ignored;
+ *   fill:  indptr as the count call left it (any offset indptr[0] >= 0
+ *          works), indices/values hold `capacity` >= indptr[m] entries:
+ *          the nonzeros of each row, in column order.  FD_EINVAL (nothing
+ *          written outside [indptr[0], indptr[m])) when indptr does not
+ *          match x or exceeds capacity.
+ * Zeros are dropped, -0.0 too (it multiplies like +0.0 unless B has inf or
+ * NaN); NaN and inf are kept.  n must be at most 2^31.
+ */
+int fd_csr_from_dense_f32(fd_index m, fd_index n, const float *x,
+                          fd_index rs_x, fd_index cs_x, int64_t *indptr,
+                          int32_t *indices, float *values, int64_t capacity,
+                          int nthreads);
+
+/*
+ * The rows rows[0..m) (int64, each in [0, src_m)) of the src_m-row CSR src
+ * into a batch CSR: out_indptr[0..m] (starting at 0), out_indices and
+ * out_values (capacity entries each).  FD_EINVAL (out_indices/out_values
+ * untouched) when a row is out of range or the rows hold more than
+ * `capacity` entries.
+ */
+int fd_csr_gather(fd_index m, const int64_t *rows, fd_index src_m,
+                  const int64_t *src_indptr, const int32_t *src_indices,
+                  const float *src_values, int64_t *out_indptr,
+                  int32_t *out_indices, float *out_values, int64_t capacity,
+                  int nthreads);
+
+/*
+ * CSR of A^T (k x m; the CSC of A) from the m x k CSR A, by counting sort:
+ * out_indptr (k+1, starting at 0), out_indices (row ids, int32; m must be
+ * < 2^31) and out_values (indptr[m] - indptr[0] entries each).  Within a
+ * row of A^T the entries come in row order of A (duplicates in the order
+ * stored), whatever the thread count.  work: caller-owned workspace of
+ * FD_CSR_TRANSPOSE_WORK(k, nthreads) int64 values.
+ */
+#define FD_CSR_TRANSPOSE_WORK(k, nthreads) \
+    ((fd_index)(k) * (fd_index)((nthreads) < 1 ? 1 : (nthreads) > 256 ? 256 : (nthreads)))
+int fd_csr_transpose(fd_index m, fd_index k, const int64_t *indptr,
+                     const int32_t *indices, const float *values,
+                     int64_t *out_indptr, int32_t *out_indices,
+                     float *out_values, int64_t *work, int nthreads);
+
+/*
+ * C = A @ B (+ bias per column) (then max(C, 0), NaN stays NaN), A the
+ * m x k CSR, B k x n dense, C m x n; any strides (a unit column stride of
+ * B and C is the fast path).  Every element of C is written exactly once
+ * and C is never read: an empty row of A gives exact zeros (or the bias).
+ * bias is n floats at bias[j*inc_bias] or NULL.  With A = the CSR of X^T
+ * (fd_csr_transpose) this is the weight gradient dW = X^T dZ.  Each value
+ * of C sums its row's entries in a fixed order: results do not depend on
+ * the thread count.  FD_ENOMEM when the copy a strided B needs cannot be
+ * allocated.
+ */
+int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                 const int32_t *indices, const float *values, const float *b,
+                 fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                 fd_index cs_c, const float *bias, fd_index inc_bias, int relu,
+                 int nthreads);
+
+/*
+ * C = A^T @ B straight from the m x k CSR A (no transpose): B m x n, C k x n,
+ * any strides.  The weight gradient dW = X^T dZ of a narrow layer: for
+ * n <= 64 it beats fd_csr_transpose + fd_csrmm_f32 (see the design note of
+ * sparse.c); correct for any n.  Each row of B is loaded once and scattered
+ * into a private k x 64 accumulator (threads take whole column blocks);
+ * every element of C is then written exactly once (rows of A^T without
+ * entries: exact zeros), C is never read.  Each value sums its entries in
+ * row order of A, then stored order: results do not depend on the thread
+ * count.  FD_ENOMEM when the accumulators cannot be allocated.
+ */
+int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
+                  const int32_t *indices, const float *values, const float *b,
+                  fd_index rs_b, fd_index cs_b, float *c, fd_index rs_c,
+                  fd_index cs_c, int nthreads);
+
 /* ---- optimizers beyond RMSprop/SGD/Adam, gradient clipping (optim.c) ---
  *
  * Gradient transform: the kernels below read every gradient element as

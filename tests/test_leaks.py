@@ -97,6 +97,24 @@ def _cases():
     cases["adam_update"] = (
         d, lambda d: ops.adam_update(d["p"], d["g"], d["m"], d["v"], 10, lr=1e-6),
         lambda r, d: np.testing.assert_equal(np.isfinite(r).all(), True))
+
+    # sparse x dense (issue 9): 17x33 CSR @ 33x9, out= given; without scipy
+    # the call skips (the optional extra; CI installs it)
+    try:
+        import scipy.sparse as sp
+        a = sp.csr_matrix(np.where(rng.random((17, 33)) < 0.3,
+                                   _f32(rng, 17, 33), np.float32(0)))
+    except ImportError:
+        a = None
+
+    def _sparse_dot(d):
+        if d["a"] is None:
+            pytest.skip("scipy is not installed (the 'sparse' extra)")
+        return ops.sparse_dot(d["a"], d["b"], out=d["out"])
+    d = {"a": a, "b": _f32(rng, 33, 9), "out": np.empty((17, 9), np.float32)}
+    cases["sparse_dot"] = (d, _sparse_dot,
+                           lambda r, d: np.testing.assert_allclose(
+                               r, d["a"] @ d["b"], rtol=1e-5, atol=1e-5))
     # ---- optimizer family drop-ins (optim branch) ----
     finite = lambda r, d: np.testing.assert_equal(np.isfinite(r).all(), True)  # noqa: E731
     d = {"p": _f32(rng, 64), "g": _f32(rng, 64) * 1e-3, "a": np.abs(_f32(rng, 64))}
