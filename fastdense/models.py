@@ -461,9 +461,12 @@ class Sequential:
                        "validation sample weights": val_weights,
                        "validation batch size": val_batch if val is not None else None})
         self._ensure_built(shape)
-        x = _inputs.choose_input_form(self, x, training=True)
+        x, sparse = _inputs.choose_input_form(self, x, training=True)
+        if val is not None:
+            vx, vsparse = _inputs.choose_input_form(self, val[0], training=False)
+            val = (vx, val[1], vsparse)
         trainer = _training.Trainer(self, x, target, batch_size, weights=weights,
-                                    comm=self._comm())
+                                    comm=self._comm(), sparse_kernels=sparse)
         return _training.run_fit(self, trainer, epochs, batch_size, verbose, cbs, val,
                                  bool(shuffle), initial_epoch, val_weights=val_weights,
                                  val_batch=val_batch)
@@ -495,8 +498,9 @@ class Sequential:
             raise ValueError("train_on_batch needs at least one sample")
         self._agree(x=x, y=target, **{"sample weights": weights})   # [distributed]
         self._ensure_built(shape)
-        x = _inputs.choose_input_form(self, x, training=True)
-        trainer = _training.Trainer(self, x, target, n, weights=weights, comm=self._comm())
+        x, sparse = _inputs.choose_input_form(self, x, training=True)
+        trainer = _training.Trainer(self, x, target, n, weights=weights, comm=self._comm(),
+                                    sparse_kernels=sparse)
         trainer.prepare()
         for mt in self.metrics:
             mt.reset_state()
@@ -518,9 +522,10 @@ class Sequential:
         x, target, shape = self._check_xy(x, y, "fit")
         weights = self._weights_for(sample_weight, None, target, x.shape[0])
         self._ensure_built(shape)
-        x = _inputs.choose_input_form(self, x, training=True)
+        x, sparse = _inputs.choose_input_form(self, x, training=True)
         n = x.shape[0]
-        trainer = _training.Trainer(self, x, target, n, weights=weights)
+        trainer = _training.Trainer(self, x, target, n, weights=weights,
+                                    sparse_kernels=sparse)
         states = [mt.state_vector() for mt in self.metrics]
         loss_sum = trainer.step(None, 0, n, update=False)
         for mt, s in zip(self.metrics, states):
@@ -551,8 +556,8 @@ class Sequential:
         check_verbose(verbose)
         x, shape = _inputs.check_x(self, x)
         self._ensure_built(shape)
-        x = _inputs.choose_input_form(self, x, training=False)
-        out = _training.predict_arrays(self, x, batch_size)
+        x, sparse = _inputs.choose_input_form(self, x, training=False)
+        out = _training.predict_arrays(self, x, batch_size, sparse_kernels=sparse)
         oshape = self._layer_output_shapes()[-1]
         return out.reshape((len(out),) + tuple(oshape)) if len(oshape) != 1 else out
 
@@ -571,11 +576,12 @@ class Sequential:
                    _inputs.check_sample_weight(sample_weight, x.shape[0]))
         self._agree(x=x, y=target, **{"sample weights": weights})   # [distributed]
         self._ensure_built(shape)
-        x = _inputs.choose_input_form(self, x, training=False)
+        x, sparse = _inputs.choose_input_form(self, x, training=False)
         steps_n = max(1, int(np.ceil(x.shape[0] / batch_size)))
         bar = Progbar(steps_n, verbose=1) if verbose == 1 and self._is_main() else None
         results = _training.evaluate_arrays(self, x, target, batch_size, weights=weights,
-                                            bar=bar, comm=self._comm())
+                                            bar=bar, comm=self._comm(),
+                                            sparse_kernels=sparse)
         if bar is not None:
             bar.update(steps_n, list(zip(self.metrics_names, results)))
         return self._results(results, return_dict)

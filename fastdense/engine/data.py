@@ -41,29 +41,59 @@ class DenseSource:
         return self.x[start:stop]
 
 
+class SparseBatch:
+    """One step's compressed batch, as the first Dense layer takes it: the
+    CSR arrays for the forward product and ``weight_gradient(dz, out)`` for
+    dW = x_batch^T dz (from the transposed batch, or straight from the
+    batch's rows for a narrow layer: ``_sparse.BatchWorkspace``)."""
+    __slots__ = ("indptr", "indices", "values", "shape", "work")
+
+    def __init__(self, csr, work):
+        self.indptr, self.indices, self.values = csr.indptr, csr.indices, csr.values
+        self.shape = csr.shape
+        self.work = work
+
+    def weight_gradient(self, dz, out):
+        return self.work.weight_gradient(dz, out)
+
+
 class SparseSource:
     """Compressed rows; ``transpose``: also build the batch's x^T (weight gradient)."""
     sparse = True
     needs_buffer = False
 
-    def __init__(self, csr, batch_rows, transpose, nthreads):
+    def __init__(self, csr, batch_rows, transpose):
         from .. import _sparse
         self.csr = csr
         self.n = csr.shape[0]
-        self.work = _sparse.BatchWorkspace.for_batches(csr, batch_rows, transpose=transpose)
+        self.work = _sparse.BatchWorkspace.for_source(csr, batch_rows)
         self.transpose = transpose
 
     def batch(self, rows, start, stop, buf):
         if rows is None:
-            return self.work.take(start, stop), None
-        return self.work.gather(rows), None
+            xb = self.work.take(self.csr, start, stop, transpose=self.transpose)
+        else:
+            xb = self.work.gather(self.csr, rows, transpose=self.transpose)
+        return SparseBatch(xb, self.work), None
 
     def chunk(self, start, stop, buf):
-        return self.csr.rows(start, stop)
+        return self.csr[start:stop]
+
+
+def _densify(csr, out):
+    """out = the dense rows of csr (duplicates summed)."""
+    out[...] = 0
+    lo = int(csr.indptr[0])
+    hi = int(csr.indptr[-1])
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    np.add.at(out, (rows, csr.indices[lo:hi]), csr.values[lo:hi])
+    return out
 
 
 class DensifiedSource:
-    """Compressed rows expanded batch by batch into a dense buffer."""
+    """Compressed rows expanded batch by batch into a dense buffer (the
+    sparse kernels are off, or the first layer takes dense input only): the
+    whole dense array is never made."""
     sparse = False
     needs_buffer = True
 
@@ -72,23 +102,22 @@ class DensifiedSource:
         self.n = csr.shape[0]
 
     def batch(self, rows, start, stop, buf):
-        if rows is None:
-            self.csr.rows(start, stop).to_dense(out=buf)
-        else:
-            self.csr.take(rows).to_dense(out=buf)
-        return buf, None
+        part = self.csr[start:stop] if rows is None else self.csr.take(rows)
+        return _densify(part, buf), None
 
     def chunk(self, start, stop, buf):
-        self.csr.rows(start, stop).to_dense(out=buf)
-        return buf
+        return _densify(self.csr[start:stop], buf)
 
 
-def make_source(x, plan, batch_rows, training, nthreads):
+def make_source(x, plan, batch_rows, training, sparse_kernels):
     """The source for checked input ``x`` (array or compressed rows) and ``plan``."""
+    from .inputs import is_compressed
     first = plan.first
-    if not getattr(x, "is_compressed", False):
+    if not is_compressed(x):
         return DenseSource(x, gathers=first is not None and first.gathers)
-    if first is not None and first.layer.takes_sparse:
-        return SparseSource(x, batch_rows, transpose=training and first.trainable,
-                            nthreads=nthreads)
+    if sparse_kernels and first is not None and first.layer.takes_sparse:
+        from .._sparse import BatchWorkspace
+        units = getattr(first.layer, "units", 0)
+        return SparseSource(x, batch_rows, transpose=training and first.trainable
+                            and BatchWorkspace.needs_transpose(units))
     return DensifiedSource(x)

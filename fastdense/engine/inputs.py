@@ -196,35 +196,39 @@ def check_verbose(verbose):
 
 
 def rows(x, start, stop):
-    """Rows start:stop of checked input (an array or compressed rows)."""
-    if isinstance(x, np.ndarray):
-        return x[start:stop]
-    return x.rows(start, stop)
+    """Rows start:stop of checked input (an array or compressed rows: a view)."""
+    return x[start:stop]
+
+
+def is_compressed(x):
+    from .._sparse import CSRMatrix
+    return isinstance(x, CSRMatrix)
 
 
 def choose_input_form(model, x, training):
-    """The form the engine computes on: dense rows, or compressed rows.
+    """(x, sparse_kernels): the form the engine computes on, and whether the
+    first layer runs the sparse kernels on it.
 
     Compressed rows are used when the first computing layer takes them and
     the sparse-input mode says so (``fastdense.set_sparse_inputs``): 'never'
     keeps dense arrays dense (a scipy.sparse input is then expanded batch by
-    batch, never whole), 'always' compresses, 'auto' compresses a dense input
-    whose density is under the crossover measured for this CPU's SIMD level.
+    batch, never whole), 'always' compresses, 'auto' compresses when the
+    input's density is under the crossover measured for this CPU's SIMD
+    level, the layer's width and the thread count (``_sparse.use_sparse``);
+    on the NumPy backend 'auto' stays dense.
     """
     from .. import _config
-    mode = getattr(_config, "get_sparse_inputs", lambda: "never")()
-    compressed = getattr(x, "is_compressed", False)
-    if mode == "never" or compressed:
-        return x
-    from .. import _sparse
+    compressed = is_compressed(x)
+    mode = _config.get_sparse_inputs()
     from .workspace import Plan
     first = Plan(model, training=training).first
-    if first is None or not first.layer.takes_sparse:
-        return x
+    if first is None or not first.layer.takes_sparse or mode == "never":
+        return x, False
+    from .. import _sparse
     if mode == "always":
-        return _sparse.from_dense(x)
+        return (x if compressed else _sparse.from_dense(x)), True
+    level = _config.simd_level() if _config.backend() == "c" else "none"
     units = getattr(first.layer, "units", 1)
-    if _sparse.use_sparse(_sparse.density(x), _config.simd_level(), units,
-                          _config.get_num_threads()):
-        return _sparse.from_dense(x)
-    return x
+    if not _sparse.use_sparse(_sparse.density(x), level, units, _config.get_num_threads()):
+        return x, False
+    return (x if compressed else _sparse.from_dense(x)), True

@@ -172,7 +172,8 @@ def _needs_probs(metrics, weighted):
 class Trainer:
     """One fit's worth of state: plan, buffers, gradients, source, optimizer."""
 
-    def __init__(self, model, x, target, batch_size, weights=None, comm=None):
+    def __init__(self, model, x, target, batch_size, weights=None, comm=None,
+                 sparse_kernels=False):
         self.model = model
         self.comm = comm if comm is not None else LocalComm()
         self.ctx = Context(training=True)
@@ -188,7 +189,7 @@ class Trainer:
         self.weights = weights
         rows = max(1, min(batch_size, len(target)))
         self.source = make_source(x, self.plan, rows, training=True,
-                                  nthreads=self.ctx.nthreads)
+                                  sparse_kernels=sparse_kernels)
         self.ws = Workspace(self.plan, rows, train=True, target_proto=target,
                             need_probs=_needs_probs(self.metrics, weights is not None),
                             gather_input=self.source.needs_buffer,
@@ -351,8 +352,8 @@ def run_fit(model, trainer, epochs, batch_size, verbose, callbacks, val, shuffle
         comm.end_epoch(model, trainer)   # [distributed] the ranks' weights still agree
         if val is not None:
             vals = evaluate_arrays(model, val[0], val[1], val_batch or batch_size,
-                                   weights=val_weights,
-                                   comm=comm)
+                                   weights=val_weights, comm=comm,
+                                   sparse_kernels=val[2] if len(val) > 2 else False)
             for k, v in zip(model.metrics_names, vals):
                 logs["val_" + k] = v
         if bar is not None:
@@ -372,14 +373,14 @@ def _forward(nodes, ctx, inp, outs, extra, fwd):
     return inp
 
 
-def _inference(model, x, chunk, loss=None, out=None):
+def _inference(model, x, chunk, loss=None, out=None, sparse_kernels=False):
     """Yield (start, stop, output, ctx, plan, ws) over chunks of checked input x."""
     from .data import make_source
     plan = Plan(model, training=False, loss=loss)
     n = x.shape[0]
     rows = max(1, min(chunk, n))
     ctx = Context(training=False)
-    source = make_source(x, plan, rows, training=False, nthreads=ctx.nthreads)
+    source = make_source(x, plan, rows, training=False, sparse_kernels=sparse_kernels)
     ws = Workspace(plan, rows, gather_input=source.needs_buffer)
     fwd = [{"logits_only": True} if nd.logits_only else {} for nd in plan.nodes]
     for start in range(0, n, chunk):
@@ -392,19 +393,21 @@ def _inference(model, x, chunk, loss=None, out=None):
         yield start, stop, y, ctx, plan, ws
 
 
-def predict_arrays(model, x, batch_size):
+def predict_arrays(model, x, batch_size, sparse_kernels=False):
     """The last layer's outputs for checked input x, float32 (N, features)."""
     n = x.shape[0]
     plan_out = model._output_features()
     out = np.empty((n, plan_out), _F32)
     chunk = max(batch_size, PREDICT_CHUNK)
-    for start, stop, y, _, plan, _ in _inference(model, x, chunk, out=out):
+    for start, stop, y, _, plan, _ in _inference(model, x, chunk, out=out,
+                                                 sparse_kernels=sparse_kernels):
         if not plan.nodes:     # nothing computes: the output is the input
-            out[start:stop] = y if isinstance(y, np.ndarray) else y.to_dense()
+            out[start:stop] = y if isinstance(y, np.ndarray) else y.toarray()
     return out
 
 
-def evaluate_arrays(model, x, target, batch_size, weights=None, bar=None, comm=None):
+def evaluate_arrays(model, x, target, batch_size, weights=None, bar=None, comm=None,
+                    sparse_kernels=False):
     """[loss, *metrics] of checked (x, target): global when ``comm`` is a world."""
     comm = comm if comm is not None else LocalComm()
     lo, hi = comm.eval_rows(x.shape[0])        # [distributed] this rank's rows
@@ -421,7 +424,8 @@ def evaluate_arrays(model, x, target, batch_size, weights=None, bar=None, comm=N
     loss_total = 0.0
     probs_buf = None
     ctx = None
-    for start, stop, y, ctx, plan, ws in _inference(model, x, chunk, loss=loss):
+    for start, stop, y, ctx, plan, ws in _inference(model, x, chunk, loss=loss,
+                                                    sparse_kernels=sparse_kernels):
         m = stop - start
         if probs_buf is None and plan.fused and _needs_probs(metrics, weights is not None):
             probs_buf = np.empty((min(chunk, n), plan.output_features), _F32)

@@ -200,10 +200,8 @@ class Dense(Layer):
         if grads is not None:
             if bias_grad is not None and not bias_done:
                 K.bias_grad_f32(dy, bias_grad, nthreads=nt)
-            if type(x) is not _NDARRAY:
-                xt = x.T
-                K.csrmm_f32(xt.indptr, xt.indices, xt.values, dy, grads[0],
-                            nthreads=nt)
+            if type(x) is not _NDARRAY:        # a compressed batch (engine/data.py)
+                x.weight_gradient(dy, grads[0])
             else:
                 K.sgemm(x.T, dy, grads[0], a_cols=rows, nthreads=nt)
         if dx is not None:
