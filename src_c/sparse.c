@@ -39,7 +39,8 @@
  *     forward (k = 784, B block in L2) nb 128/64/32/16 took 290-330 /
  *     251-272 / 215-225 / 297 us (32: a row's 150 B rows, 19 KiB, stay in L1
  *     for the next rows); dW (k = 128) nb 128/64/32: 152-168 / 156-168 /
- *     206 us.  AVX2 and portable: 32 also best at k = 784.
+ *     206 us.  At k = 784 a floor of 32 beat 16 on AVX2 (311 vs 361 us) and
+ *     the portable path (530 vs 1994 us) too.
  *   - the outer-product order over the CSC (C block of 128 x 64 in L1, W
  *     read once) took 243-251 us against 215-223: not used.
  *   - threads: a grid of column parts x row parts (rows split by entries +
@@ -74,9 +75,45 @@
  * (write every element, advance past the nonzeros) that checks the counts:
  * 8192 x 784 MNIST rows in 1.6 + 8.5 ms on one thread.
  *
- * The crossover ('auto', fastdense/_sparse.py CROSSOVER_TABLE): measured
- * by benchmarks/sparse_crossover.py; its numbers are at the end of this
- * comment.
+ * Seed shapes (tests_c/bench_sparse.c: 128 random MNIST rows of 8192, in
+ * CSR @ 784 x 512; wall clock, minimum of 301 samples, load ~1; us):
+ *             threads  dense: fwd    dW | sparse: gather transp  fwd   dW | ratio
+ *   AVX-512      1           505    498 |           16     21    220  157 | 0.41
+ *   AVX-512      2           340    302 |           26     30    157  114 | 0.51
+ *   AVX2         1          1069    965 |           18     22    318  252 | 0.30
+ *   AVX2         2           602    536 |           20     23    207  166 | 0.37
+ *   portable     1          6053   5719 |           25     31    634  710 | 0.12
+ *   portable     2          3319   3060 |           28     31    355  414 | 0.13
+ * 16 units, AVX-512, 1 thread: dense 65 + 45, sparse 23 (gather) + 13 (fwd)
+ * + 19 (dW by fd_csrtmm_f32): ratio 0.50.  (With another process on the
+ * second core every 2-thread call, dense or sparse, waits a scheduler slice:
+ * medians of ~8 ms; the minima above are what the kernels cost.)
+ *
+ * The crossover ('auto': fastdense/_sparse.py CROSSOVER_TABLE), by
+ * benchmarks/sparse_crossover.py: batch 128, k 784, entries at random
+ * positions, the whole first-layer step work sparse against dense, ratio of
+ * the minima of 101 interleaved samples per cell (cells where a 2-thread
+ * team stalled are measured again), two runs at load < 2.  Per width
+ * (1 thread, 2 threads): the highest grid density with the ratio <= 0.85
+ * there and at every lower grid density, element-wise minimum of the runs:
+ *              units      16          64          128         512
+ *   AVX-512          0.35  0.20  0.30  0.20  0.25  0.15  0.25  0.25
+ *   AVX2             0.60  0.35  0.40  0.35  0.40  0.35  0.40  0.40
+ *   portable         0.60  0.35  1     0.80  1     1     1     1
+ * The ratios behind the AVX-512 row (run 2), at d = 0.05 0.1 0.2 0.3 0.4
+ * 0.5 1:
+ *    16 units 1 / 2 threads: 0.22 0.30 0.46 0.62 0.77 0.93 1.72 /
+ *                            0.34 0.49 0.75 1.03 1.13 1.47 2.52
+ *    64 units 1 / 2 threads: 0.27 0.38 0.61 0.84 1.07 1.33 3.37 /
+ *                            0.47 0.53 0.82 1.12 1.54 1.94 5.25
+ *   128 units 1 / 2 threads: 0.23 0.34 0.56 0.78 1.00 1.31 3.34 /
+ *                            0.36 0.49 0.74 1.01 1.29 1.63 4.00
+ *   512 units 1 / 2 threads: 0.18 0.36 0.49 0.88 0.93 1.18 3.02 /
+ *                            0.26 0.41 0.69 1.11 1.46 1.68 3.45
+ * (MNIST rows overlap more than random ones: 0.41 at d = 0.19 above against
+ * 0.49 at 0.2 here.)  The dense GEMM runs at ~2 FMAs per cycle; the sparse
+ * products are bound by L2 bandwidth on B (~0.7 FMA/cycle), hence
+ * break-even near d = 0.35-0.45 on one thread.
  */
 #if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
 #define _POSIX_C_SOURCE 200112L /* posix_memalign under -std=c99 */
