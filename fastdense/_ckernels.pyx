@@ -540,8 +540,8 @@ def csr_transpose_work_size(Py_ssize_t k, int nthreads=1):
     return FD_CSR_TRANSPOSE_WORK(k, nthreads)
 
 
-def csr_check(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
-              Py_ssize_t k, int nthreads=1):
+def csr_check(const int64_t[::1] indptr not None,
+              const int32_t[::1] indices not None, Py_ssize_t k, int nthreads=1):
     """True when indptr[0] >= 0, indptr is non-decreasing, indptr[-1] <=
     len(indices) and every index of the span is in [0, k)."""
     if indptr.shape[0] < 1 or k < 0:
@@ -555,9 +555,9 @@ def csr_check(const int64_t[::1] indptr not None, const int32_t[::1] indices not
     return status == FD_OK
 
 
-def csr_from_dense_f32(const float[:, :] x not None, int64_t[::1] indptr not None,
-                       int32_t[::1] indices=None, float[::1] values=None,
-                       int nthreads=1):
+def csr_from_dense_f32(const float[:, :] x not None,
+                       int64_t[::1] indptr not None, int32_t[::1] indices=None,
+                       float[::1] values=None, int nthreads=1):
     """CSR of x (zeros dropped, -0.0 too; NaN/inf kept); returns nnz.
 
     OUT indptr (m + 1): with indices and values None, the counts (indptr[0]
@@ -598,9 +598,12 @@ def csr_from_dense_f32(const float[:, :] x not None, int64_t[::1] indptr not Non
     return int(indptr[m] - indptr[0])
 
 
-def csr_gather(const int64_t[::1] rows not None, const int64_t[::1] src_indptr not None,
-               const int32_t[::1] src_indices not None, const float[::1] src_values not None,
-               int64_t[::1] out_indptr not None, int32_t[::1] out_indices not None,
+def csr_gather(const int64_t[::1] rows not None,
+               const int64_t[::1] src_indptr not None,
+               const int32_t[::1] src_indices not None,
+               const float[::1] src_values not None,
+               int64_t[::1] out_indptr not None,
+               int32_t[::1] out_indices not None,
                float[::1] out_values not None, int nthreads=1):
     """OUT the rows `rows` of the src CSR as a batch CSR (out_indptr from 0);
     returns its nnz.  ValueError when a row is out of range or the rows
@@ -626,9 +629,12 @@ def csr_gather(const int64_t[::1] rows not None, const int64_t[::1] src_indptr n
     return int(out_indptr[m])
 
 
-def csr_transpose(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
-                  const float[::1] values not None, Py_ssize_t k, int64_t[::1] out_indptr not None,
-                  int32_t[::1] out_indices not None, float[::1] out_values not None,
+def csr_transpose(const int64_t[::1] indptr not None,
+                  const int32_t[::1] indices not None,
+                  const float[::1] values not None, Py_ssize_t k,
+                  int64_t[::1] out_indptr not None,
+                  int32_t[::1] out_indices not None,
+                  float[::1] out_values not None,
                   int64_t[::1] work=None, int nthreads=1):
     """OUT the CSR of A^T (k x m) of the m x k CSR A; returns its nnz.
     work: csr_transpose_work_size(k, nthreads) int64 (None: allocated here)."""
@@ -665,8 +671,10 @@ def csr_transpose(const int64_t[::1] indptr not None, const int32_t[::1] indices
     return int(nnz)
 
 
-def csrmm_f32(const int64_t[::1] indptr not None, const int32_t[::1] indices not None,
-              const float[::1] values not None, const float[:, :] b not None, float[:, :] c not None,
+def csrmm_f32(const int64_t[::1] indptr not None,
+              const int32_t[::1] indices not None,
+              const float[::1] values not None, const float[:, :] b not None,
+              float[:, :] c not None,
               const float[:] bias=None, bint relu=False, int nthreads=1):
     """OUT c = A @ b (+ bias) (relu), A the CSR (m = len(indptr) - 1 rows,
     k = b.shape[0] columns); c is written, never read."""

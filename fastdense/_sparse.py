@@ -20,7 +20,7 @@ from . import _config
 
 __all__ = ["CSRMatrix", "from_dense", "from_scipy", "is_sparse_input",
            "BatchWorkspace", "max_batch_nnz", "density", "CROSSOVER",
-           "use_sparse", "CSRTMM_MAX_UNITS"]
+           "use_sparse", "crossover", "CROSSOVER_TABLE", "CSRTMM_MAX_UNITS"]
 
 _I32_MAX = 2 ** 31 - 1
 
@@ -448,21 +448,58 @@ def density(x):
     return np.count_nonzero(x) / x.size if x.size else 0.0
 
 
-#: Density under which the sparse first layer of a training step (gather +
-#: transpose + forward csrmm + weight-gradient csrmm) is faster than the
-#: dense one (two fd_sgemm with the row gathers), per SIMD level, with a
-#: margin to the sparse side of break-even: measured by
-#: benchmarks/sparse_crossover.py (numbers in the design note of
-#: src_c/sparse.c).
-CROSSOVER = {"avx512": 0.3, "avx2": 0.3, "generic": 0.3}
+#: The densities at or under which the sparse first layer of a training step
+#: (gather [+ transpose] + forward csrmm + weight gradient) beats the dense
+#: one (two fd_sgemm with the row gathers), per SIMD level and measured
+#: layer width, as (1 thread, 2 or more threads): the highest density of the
+#: grid (0.05 .. 1) at which, and at every grid density below which, the
+#: sparse step took at most 0.85 of the dense one -- a margin to the sparse
+#: side of break-even -- in each of two runs of
+#: benchmarks/sparse_crossover.py (batch 128, 784 inputs, random positions,
+#: ratio of the minima of 101 interleaved samples, stalled cells measured
+#: again; Zen 5, 2 cores).  The numbers are in the design note of
+#: src_c/sparse.c.  1.0: the portable sparse kernels beat the portable GEMM
+#: even on dense inputs.
+CROSSOVER_TABLE = {
+    "avx512": {16: (0.35, 0.20), 64: (0.30, 0.20), 128: (0.25, 0.15), 512: (0.25, 0.25)},
+    "avx2": {16: (0.60, 0.35), 64: (0.40, 0.35), 128: (0.40, 0.35), 512: (0.40, 0.40)},
+    "generic": {16: (0.60, 0.35), 64: (1.00, 0.80), 128: (1.00, 1.00), 512: (1.00, 1.00)},
+}
+
+#: Per SIMD level, the density at or under which the sparse path is the
+#: faster one for every width and thread count measured (the smallest entry
+#: of CROSSOVER_TABLE); use_sparse refines it by width and threads.
+CROSSOVER = {level: min(min(cell) for cell in row.values())
+             for level, row in CROSSOVER_TABLE.items()}
+
+
+def crossover(simd_level, units, nthreads):
+    """The CROSSOVER_TABLE density for a layer of ``units`` on ``nthreads``
+    threads: a width between two measured ones takes the lower of their two
+    values, one outside the measured range the nearest one's; None for an
+    unknown level."""
+    row = CROSSOVER_TABLE.get(simd_level)
+    if row is None:
+        return None
+    col = 1 if nthreads >= 2 else 0
+    widths = sorted(row)
+    if units <= widths[0]:
+        return row[widths[0]][col]
+    if units >= widths[-1]:
+        return row[widths[-1]][col]
+    for lo, hi in zip(widths, widths[1:]):
+        if units == hi:
+            return row[hi][col]
+        if lo < units < hi:
+            return min(row[lo][col], row[hi][col])
+    return row[widths[-1]][col]
 
 
 def use_sparse(density, simd_level, units, nthreads):
     """'auto': True when a first layer of ``units`` on inputs of this
-    density runs faster sparse than dense with these kernels and threads.
-    ``simd_level`` is ``_config.simd_level()`` ('none' on the NumPy backend,
-    where the dense BLAS product always wins)."""
-    limit = CROSSOVER.get(simd_level)
-    if limit is None:
-        return False
-    return density < limit
+    density runs faster sparse than dense with these kernels and threads
+    (at or under :func:`crossover`).  ``simd_level`` is
+    ``_config.simd_level()``; 'none' (the NumPy backend, where the BLAS
+    product wins) and unknown levels give False."""
+    limit = crossover(simd_level, units, nthreads)
+    return limit is not None and density <= limit

@@ -1,8 +1,119 @@
 /*
- * sparse.c -- sparse (CSR) x dense kernels for inputs with many zeros.
+ * sparse.c -- sparse (CSR) x dense kernels for inputs with many zeros: the
+ * first layer's two products, x @ W and x^T @ dZ, when x is mostly zeros
+ * (MNIST: 81% zeros; bag-of-words: 98%).
  *
- * DESIGN NOTE: filled in below the code once measured (see the end of the
- * comment block at the top of the file after tuning).
+ * Model.  CSR with int64 indptr of ABSOLUTE offsets (a row slice is
+ * indptr + r0), int32 column indices, float32 values; duplicates summed,
+ * indices in any order.  The engine compresses a training set once
+ * (fd_csr_from_dense_f32, or scipy's arrays checked by fd_csr_check), then
+ * per step gathers the shuffled batch (fd_csr_gather) into preallocated
+ * buffers, runs the forward product (fd_csrmm_f32 with bias and relu) and
+ * the weight gradient: fd_csr_transpose + fd_csrmm_f32 on the transposed
+ * batch for wide layers, fd_csrtmm_f32 on the batch itself for narrow ones
+ * (<= 32 units; see below).  No kernel allocates its outputs; fd_csrmm_f32
+ * and fd_csrtmm_f32 allocate per-call workspaces (packed B blocks,
+ * accumulators) like fd_sgemm does.
+ *
+ * Safety.  Every kernel checks each row's range against
+ * [indptr[0], indptr[m]] (the bindings check that span against the
+ * arrays) and each index against k (one compare per entry and column
+ * block, free beside the vector work): a malformed CSR is FD_EINVAL,
+ * never a read outside the arrays.
+ *
+ * fd_csrmm_f32 (C = A @ B).  Column blocks of nb floats of C; for each
+ * block, each row's block of C lives in registers over the row's entries
+ * (sparse_avx512.c / sparse_avx2.c / the portable loop below): per entry one
+ * index, one broadcast, nb/16 loads of B's row and as many FMAs; narrow
+ * blocks interleave accumulator sets so 8 FMA chains are in flight; one
+ * store per vector with the bias/relu epilogue.  Measured at the seed
+ * shapes (a 128 x 784 MNIST batch, 19.2k entries, @ 784 x 512; and its dW
+ * 784 x 128 @ 128 x 512), AVX-512, one thread, minimum of 300 samples:
+ *   - B's rows n = 512 floats apart (2 KiB) put every row's block in a
+ *     quarter of the L1 and L2 sets; each block of B is therefore copied
+ *     contiguously first (per thread) when nnz >= 4 k: forward 3x faster
+ *     (574 -> 196 us), dW 416 -> 150 us.  Below that reuse B is read in
+ *     place; a B with another column stride is always copied (same bits).
+ *   - block width: the widest (128 AVX-512, 64 AVX2, 32 portable) whose
+ *     k x nb block of B fits 48 KiB of L1, halved down to 32 floats:
+ *     forward (k = 784, B block in L2) nb 128/64/32/16 took 290-330 /
+ *     251-272 / 215-225 / 297 us (32: a row's 150 B rows, 19 KiB, stay in L1
+ *     for the next rows); dW (k = 128) nb 128/64/32: 152-168 / 156-168 /
+ *     206 us.  At k = 784 a floor of 32 beat 16 on AVX2 (311 vs 361 us) and
+ *     the portable path (530 vs 1994 us) too.
+ *   - the outer-product order over the CSC (C block of 128 x 64 in L1, W
+ *     read once) took 243-251 us against 215-223: not used.
+ *   - threads: a grid of column parts x row parts (rows split by entries +
+ *     4 per row), columns preferred (each thread then copies only its
+ *     blocks of B); a thread per FD_CSRMM_WORK_PER_THREAD = 262144
+ *     multiply-adds (nnz n + m n), as fd_sgemm's 500k flops: 2 threads took
+ *     the forward 217 -> 145 us and dW 154 -> 104 us (minima; a loaded
+ *     machine's medians are far worse for any 2-thread team).
+ *   - every output value sums its row's entries in stored order (spread
+ *     over the fixed accumulator sets): the bits depend on the data and the
+ *     SIMD level only, never on the thread count or split.
+ *
+ * fd_csrtmm_f32 (C = A^T @ B from the CSR of A).  For narrow layers the
+ * batch transpose costs more than both products: each row of B (n <= 64
+ * floats) is held in registers and scattered into a private, aligned
+ * k x 64 accumulator (one read-modify-write per entry), then C is written
+ * once.  dW of a 128 x 784 MNIST batch, minimum of 200, one thread,
+ * against fd_csr_transpose + fd_csrmm_f32: 16 units 21 vs 46 us (AVX-512),
+ * 21 vs 48 (AVX2), 68 vs 101 (portable); 32 units 31 vs 53; 64: 55 vs 57,
+ * 64 (AVX2) 64 vs 70, portable 218 vs 172; 128: 117 vs 86; 512: 449 vs 238.
+ * Hence BatchWorkspace uses it up to 32 units.  Threads take whole column
+ * blocks of 64 (deterministic sums).
+ *
+ * fd_csr_transpose: a stable counting sort (per-thread counts over row
+ * ranges, one serial prefix, scatter): ~1 ns per entry, 20 us for the
+ * MNIST batch; threaded only from FD_SPARSE_PAR_MIN_NNZ entries (2 threads
+ * gave 20 -> 15 us at best but milliseconds whenever the other core was
+ * busy).  Row order within each row of A^T whatever the thread count.
+ * fd_csr_gather: memcpy of the rows, the row FD_GATHER_AHEAD ahead
+ * prefetched (scattered over a big CSR: 18 -> 16 us for 128 rows).
+ * fd_csr_from_dense_f32: a counting pass, then a branch-free fill
+ * (write every element, advance past the nonzeros) that checks the counts:
+ * 8192 x 784 MNIST rows in 1.6 + 8.5 ms on one thread.
+ *
+ * Seed shapes (tests_c/bench_sparse.c: 128 random MNIST rows of 8192, in
+ * CSR @ 784 x 512; wall clock, minimum of 301 samples, load ~1; us):
+ *             threads  dense: fwd    dW | sparse: gather transp  fwd   dW | ratio
+ *   AVX-512      1           505    498 |           16     21    220  157 | 0.41
+ *   AVX-512      2           340    302 |           26     30    157  114 | 0.51
+ *   AVX2         1          1069    965 |           18     22    318  252 | 0.30
+ *   AVX2         2           602    536 |           20     23    207  166 | 0.37
+ *   portable     1          6053   5719 |           25     31    634  710 | 0.12
+ *   portable     2          3319   3060 |           28     31    355  414 | 0.13
+ * 16 units, AVX-512, 1 thread: dense 65 + 45, sparse 23 (gather) + 13 (fwd)
+ * + 19 (dW by fd_csrtmm_f32): ratio 0.50.  (With another process on the
+ * second core every 2-thread call, dense or sparse, waits a scheduler slice:
+ * medians of ~8 ms; the minima above are what the kernels cost.)
+ *
+ * The crossover ('auto': fastdense/_sparse.py CROSSOVER_TABLE), by
+ * benchmarks/sparse_crossover.py: batch 128, k 784, entries at random
+ * positions, the whole first-layer step work sparse against dense, ratio of
+ * the minima of 101 interleaved samples per cell (cells where a 2-thread
+ * team stalled are measured again), two runs at load < 2.  Per width
+ * (1 thread, 2 threads): the highest grid density with the ratio <= 0.85
+ * there and at every lower grid density, element-wise minimum of the runs:
+ *              units      16          64          128         512
+ *   AVX-512          0.35  0.20  0.30  0.20  0.25  0.15  0.25  0.25
+ *   AVX2             0.60  0.35  0.40  0.35  0.40  0.35  0.40  0.40
+ *   portable         0.60  0.35  1     0.80  1     1     1     1
+ * The ratios behind the AVX-512 row (run 2), at d = 0.05 0.1 0.2 0.3 0.4
+ * 0.5 1:
+ *    16 units 1 / 2 threads: 0.22 0.30 0.46 0.62 0.77 0.93 1.72 /
+ *                            0.34 0.49 0.75 1.03 1.13 1.47 2.52
+ *    64 units 1 / 2 threads: 0.27 0.38 0.61 0.84 1.07 1.33 3.37 /
+ *                            0.47 0.53 0.82 1.12 1.54 1.94 5.25
+ *   128 units 1 / 2 threads: 0.23 0.34 0.56 0.78 1.00 1.31 3.34 /
+ *                            0.36 0.49 0.74 1.01 1.29 1.63 4.00
+ *   512 units 1 / 2 threads: 0.18 0.36 0.49 0.88 0.93 1.18 3.02 /
+ *                            0.26 0.41 0.69 1.11 1.46 1.68 3.45
+ * (MNIST rows overlap more than random ones: 0.41 at d = 0.19 above against
+ * 0.49 at 0.2 here.)  The dense GEMM runs at ~2 FMAs per cycle; the sparse
+ * products are bound by L2 bandwidth on B (~0.7 FMA/cycle), hence
+ * break-even near d = 0.35-0.45 on one thread.
  */
 #if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
 #define _POSIX_C_SOURCE 200112L /* posix_memalign under -std=c99 */
@@ -81,8 +192,9 @@ static void fd_row_range(fd_index m, const int64_t *indptr, fd_index rc,
     const int64_t base = indptr[0];
     const double total = (double)(indptr[m] - base) + (double)m * (double)rc;
     fd_index a = t == 0 ? 0 : fd_split_rows(m, indptr, base, rc, total * t / parts);
-    fd_index b = t + 1 == parts ? m
-                                : fd_split_rows(m, indptr, base, rc, total * (t + 1) / parts);
+    fd_index b = t + 1 == parts
+                     ? m
+                     : fd_split_rows(m, indptr, base, rc, total * (t + 1) / parts);
     if (b < a)   /* only for a decreasing indptr, which the callers reject */
         b = a;
     *r0 = a;
@@ -592,7 +704,8 @@ static int fd_csrmm_jways(int nt, fd_index nblk, fd_index m)
     for (int d = 1; d <= nt; d++) {
         if (nt % d || (fd_index)d > nblk || (fd_index)(nt / d) > (m > 0 ? m : 1))
             continue;
-        const double cost = (double)fd_cdiv_sp(nblk, d) / (double)nblk * (double)d / (double)nt;
+        const double cost = (double)fd_cdiv_sp(nblk, d) / (double)nblk *
+                            (double)d / (double)nt;
         if (cost <= best_cost + 1e-12) {
             best_cost = cost;
             best = d;
@@ -664,7 +777,9 @@ int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
         if (nt > FD_MAX_THREADS)
             nt = FD_MAX_THREADS;
         if (work / FD_CSRMM_WORK_PER_THREAD < (double)nt)
-            nt = work < FD_CSRMM_WORK_PER_THREAD ? 1 : (int)(work / FD_CSRMM_WORK_PER_THREAD);
+            nt = work < FD_CSRMM_WORK_PER_THREAD
+                     ? 1
+                     : (int)(work / FD_CSRMM_WORK_PER_THREAD);
         if ((fd_index)nt > J.nblk * m)
             nt = (int)(J.nblk * m);
         J.jways = fd_csrmm_jways(nt, J.nblk, m);
@@ -676,8 +791,8 @@ int fd_csrmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
          * of the block uses them all.  It pays when each row of B is used
          * a few times (nnz >= FD_CSRMM_PACK_REUSE * k); a strided B is
          * always copied. */
-        J.pack = k > 0 && (cs_b != 1 ||
-                           (double)(indptr[m] - indptr[0]) >= FD_CSRMM_PACK_REUSE * (double)k);
+        J.pack = k > 0 && (cs_b != 1 || (double)(indptr[m] - indptr[0]) >=
+                                            FD_CSRMM_PACK_REUSE * (double)k);
         J.packbuf = NULL;
         if (J.pack) {
             J.packbuf = (float *)fd_sparse_alloc((size_t)nt * (size_t)k *
@@ -839,7 +954,9 @@ int fd_csrtmm_f32(fd_index m, fd_index n, fd_index k, const int64_t *indptr,
         if (nt > FD_MAX_THREADS)
             nt = FD_MAX_THREADS;
         if (work / FD_CSRMM_WORK_PER_THREAD < (double)nt)
-            nt = work < FD_CSRMM_WORK_PER_THREAD ? 1 : (int)(work / FD_CSRMM_WORK_PER_THREAD);
+            nt = work < FD_CSRMM_WORK_PER_THREAD
+                     ? 1
+                     : (int)(work / FD_CSRMM_WORK_PER_THREAD);
         if ((fd_index)nt > J.nblk)
             nt = (int)J.nblk;
     }

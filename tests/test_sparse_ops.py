@@ -283,20 +283,40 @@ def test_batch_workspace_allocates_no_arrays(ckernels):
 
 def test_crossover_table_and_rule():
     assert set(_sparse.CROSSOVER) == {"avx512", "avx2", "generic"}
+    assert set(_sparse.CROSSOVER_TABLE) == set(_sparse.CROSSOVER)
     for level, limit in _sparse.CROSSOVER.items():
-        assert 0.0 < limit < 1.0, (level, limit)
-        for units in (10, 16, 512, 4096):
+        assert 0.0 < limit <= 1.0, (level, limit)
+        row = _sparse.CROSSOVER_TABLE[level]
+        assert limit == min(min(c) for c in row.values())
+        for units in (1, 10, 16, 17, 32, 33, 64, 100, 128, 129, 512, 513, 4096):
             for nthreads in (1, 2, 8):
-                assert _sparse.use_sparse(limit * 0.5, level, units, nthreads)
-                assert not _sparse.use_sparse(min(1.0, limit * 1.5 + 0.01), level,
-                                              units, nthreads)
-                assert not _sparse.use_sparse(1.0, level, units, nthreads)
+                cell = _sparse.crossover(level, units, nthreads)
+                col = 1 if nthreads >= 2 else 0
+                if units in row:
+                    assert cell == row[units][col]
+                lower = [w for w in row if w <= units]
+                upper = [w for w in row if w >= units]
+                want = min(row[max(lower)][col] if lower else 1.0,
+                           row[min(upper)][col] if upper else 1.0)
+                assert cell == want, (level, units, nthreads)
+                # under CROSSOVER: sparse for every width and thread count
+                assert _sparse.use_sparse(limit, level, units, nthreads)
+                assert _sparse.use_sparse(cell, level, units, nthreads)
+                assert not _sparse.use_sparse(cell + 0.01, level, units, nthreads)
+        # on these 2 cores more threads never made the sparse path relatively better
+        for one, many in row.values():
+            assert many <= one
+    assert _sparse.crossover("none", 512, 1) is None
     assert not _sparse.use_sparse(0.001, "none", 512, 1)   # the NumPy backend
+    assert not _sparse.use_sparse(0.001, "sse9", 512, 1)
 
 
 def test_mnist_density_goes_sparse_on_this_cpu(ckernels):
-    """MNIST (density 0.19) must take the sparse path at the seed shape."""
-    assert _sparse.use_sparse(0.19, _config.simd_level(), 512, 1)
+    """MNIST (density 0.191) takes the sparse path at the seed shape on every
+    SIMD level and thread count."""
+    for level in _sparse.CROSSOVER:
+        for nthreads in (1, 2):
+            assert _sparse.use_sparse(0.1912, level, 512, nthreads), (level, nthreads)
 
 
 # ---------------------------------------------------------------------------
