@@ -121,3 +121,39 @@ def model_attribute(model, name):
     if name in KERAS_MODEL_ATTRIBUTES:
         raise missing("Sequential.%s" % name, name, KERAS_MODEL_ATTRIBUTES[name])
     raise AttributeError("'%s' object has no attribute %r" % (type(model).__name__, name))
+
+
+def explain_keywords(namespace):
+    """Make every public class in ``namespace`` name its supported arguments when
+    it is given an unknown one (Python's own TypeError does not list them).
+
+    Classes whose ``__init__`` takes ``**kwargs`` check their arguments
+    themselves and are left alone."""
+    import functools
+    import inspect
+    for name, cls in list(namespace.items()):
+        if name.startswith("_") or not isinstance(cls, type) \
+                or cls.__module__ != namespace.get("__name__"):
+            continue
+        init = cls.__init__
+        if init is object.__init__ or getattr(init, "_explains_keywords", None) is cls:
+            continue
+        init = getattr(init, "__wrapped__", init)
+        sig = inspect.signature(init)
+        params = list(sig.parameters.values())
+        if any(p.kind == p.VAR_KEYWORD for p in params):
+            continue
+        supported = ", ".join(p.name for p in params[1:] if p.kind != p.VAR_POSITIONAL)
+
+        def wrap(init=init, sig=sig, cls=cls, supported=supported):
+            @functools.wraps(init)
+            def __init__(self, *args, **kwargs):
+                try:
+                    sig.bind(self, *args, **kwargs)
+                except TypeError as exc:
+                    raise TypeError("%s: %s; the supported arguments are: %s"
+                                    % (cls.__name__, exc, supported or "none")) from None
+                init(self, *args, **kwargs)
+            __init__._explains_keywords = cls
+            return __init__
+        cls.__init__ = wrap()

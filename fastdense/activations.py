@@ -512,3 +512,7 @@ def serialize(activation):
     if get(activation.name) == activation:
         return activation.name
     return {"class_name": type(activation).__name__, "config": activation.get_config()}
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

@@ -538,3 +538,7 @@ class CSVLogger(Callback):
                 writer.writeheader()
                 self.append_header = False
             writer.writerow(row)
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

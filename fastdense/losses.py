@@ -658,3 +658,7 @@ def serialize(loss):
     if get(loss.name) == loss:
         return loss.name
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

@@ -748,3 +748,7 @@ def resolve(identifier, loss, units):
 
 def get(identifier, loss, units):
     return resolve(identifier, loss, units)
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

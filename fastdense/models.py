@@ -393,9 +393,11 @@ class Sequential:
             max_queue_size=10, workers=1, use_multiprocessing=False, **kwargs):
         """Train for ``epochs`` epochs; returns a History."""
         if kwargs:
-            raise TypeError("fit got unexpected keyword arguments %s; see "
-                            "help(Sequential.fit) for the supported ones"
-                            % ", ".join(sorted(kwargs)))
+            import inspect
+            names = [p for p in inspect.signature(Sequential.fit).parameters
+                     if p not in ("self", "kwargs")]
+            raise TypeError("fit got unexpected keyword arguments %s; the supported ones "
+                            "are: %s" % (", ".join(sorted(kwargs)), ", ".join(names)))
         _unsupported.only_defaults("fit", steps_per_epoch=steps_per_epoch,
                                    validation_steps=validation_steps)
         self._check_compiled("training it (fit)")

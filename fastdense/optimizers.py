@@ -627,3 +627,7 @@ def get(identifier):
     raise ValueError("unknown optimizer %r: use one of %s or an instance such as "
                      "fastdense.optimizers.RMSprop(learning_rate=0.001)"
                      % (identifier, ", ".join(repr(k) for k in _REGISTRY)))
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

@@ -231,3 +231,7 @@ def get(identifier):
             "(there is no autodiff); use l1/l2/l1_l2 or subclass Regularizer"
             % (identifier,))
     raise ValueError("Could not interpret regularizer identifier: %r" % (identifier,))
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

@@ -252,3 +252,7 @@ def deserialize(config, custom_objects=None):
                          "custom_objects={%r: YourSchedule}"
                          % (name, ", ".join(sorted(_REGISTRY)), name))
     return cls.from_config(dict(config.get("config", {})))
+
+
+from ._unsupported import explain_keywords as _explain_keywords  # noqa: E402
+_explain_keywords(globals())

@@ -490,3 +490,18 @@ def test_metric_instances_and_functions_round_trip(tmp_path):
     assert back.metrics_names == ["loss", "accuracy", "p", "hits"]
     np.testing.assert_allclose(back.evaluate(x, y, verbose=0), want, rtol=1e-6)
     assert models.load_model(tmp_path / "m.npz", compile=False).optimizer is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.Adam(learnig_rate=0.1),
+    lambda: __import__("fastdense").losses.Huber(deltaa=2.0),
+    lambda: __import__("fastdense").callbacks.EarlyStopping(patiense=3),
+    lambda: __import__("fastdense").metrics.AUC(num_threshold=10),
+    lambda: __import__("fastdense").regularizers.L2(l1=0.1),
+    lambda: layers.Dropout(0.5, sed=1),
+    lambda: _mlp(compile_args=("sgd", "mse")).fit(np.zeros((2, 8)), np.zeros((2, 3)),
+                                                   epoch=1),
+])
+def test_unknown_keywords_name_the_supported_ones(make):
+    with pytest.raises(TypeError, match="supported"):
+        make()
