@@ -505,3 +505,23 @@ def test_metric_instances_and_functions_round_trip(tmp_path):
 def test_unknown_keywords_name_the_supported_ones(make):
     with pytest.raises(TypeError, match="supported"):
         make()
+
+
+def test_keras_activation_layers_train_and_round_trip(tmp_path, any_backend):
+    x, labels, y = _blobs_onehot()
+    utils.set_random_seed(0)
+    net = models.Sequential([layers.Dense(8, input_shape=(8,)), layers.LeakyReLU(alpha=0.1),
+                             layers.Dense(8), layers.ELU(alpha=0.5), layers.ReLU(),
+                             layers.Dense(3), layers.Softmax()])
+    net.compile("adam", "categorical_crossentropy", ["accuracy"])
+    h = net.fit(x, y, epochs=3, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    z = x @ net.get_weights()[0] + net.get_weights()[1]
+    np.testing.assert_allclose(net.layers[1].activation(z), np.where(z > 0, z, 0.1 * z),
+                               rtol=1e-6)
+    net.save(tmp_path / "m.npz")
+    back = models.load_model(tmp_path / "m.npz")
+    assert back.layers[1].alpha == pytest.approx(0.1) and back.layers[3].alpha == 0.5
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+    with pytest.raises(ValueError, match="LeakyReLU"):
+        layers.ReLU(negative_slope=0.2)

@@ -5,6 +5,9 @@
 ``Activation``      an activation on its own: ``Activation('relu')``
 ``Dropout``         inverted dropout in fit: ``Dropout(0.5, seed=None)``
 ``Flatten``         ``(N, 28, 28) -> (N, 784)``
+``LeakyReLU``,      Keras's activation layers (``LeakyReLU(alpha=0.3)``, ...)
+``ELU``, ``ReLU``,
+``Softmax``
 ``Input``           ``Input(shape=(28, 28))`` as the first entry of a model
 ``InputLayer``      the layer behind ``Input``
 ==================  =========================================================
@@ -15,18 +18,20 @@ does the rest.  Layers that fastdense does not have (convolutions, recurrent
 layers, ...) raise an error saying so, not a bare AttributeError.
 """
 from .base import Layer
-from .core import Activation, Dense, Flatten
+from .core import ELU, Activation, Dense, Flatten, LeakyReLU, ReLU, Softmax
 from .dropout import Dropout
 from .input_layer import Input, InputLayer
 from .. import initializers as _initializers
 
-__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "Input", "InputLayer",
+__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "LeakyReLU", "ELU",
+           "ReLU", "Softmax", "Input", "InputLayer",
            "serialize", "deserialize", "get_initializer"]
 
 get_initializer = _initializers.get
 
 _REGISTRY = {"Dense": Dense, "Activation": Activation, "Dropout": Dropout,
-             "Flatten": Flatten,
+             "Flatten": Flatten, "LeakyReLU": LeakyReLU, "ELU": ELU, "ReLU": ReLU,
+             "Softmax": Softmax,
              "InputLayer": InputLayer}
 
 

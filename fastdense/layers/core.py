@@ -266,3 +266,79 @@ def _regularizer(identifier):
     from .. import regularizers
     return regularizers.get(identifier)
 
+
+
+# ---- Keras 2.3's "advanced activation" layers --------------------------------------
+
+class _ActivationLayer(Activation):
+    """An Activation layer whose activation has parameters (Keras's layer form)."""
+
+    _make = None
+    _params = ()
+
+    def __init__(self, **kwargs):
+        values = {k: kwargs.pop(k) for k in list(kwargs) if k in self._params}
+        super().__init__(type(self)._make(**values), **kwargs)
+        for k in self._params:
+            setattr(self, k, getattr(self.activation, k, values.get(k)))
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update({k: getattr(self, k) for k in self._params})
+        return config
+
+
+class LeakyReLU(_ActivationLayer):
+    """``LeakyReLU(alpha=0.3)``: z if z > 0 else alpha * z (Keras 3: negative_slope)."""
+    _params = ("alpha",)
+
+    def __init__(self, alpha=0.3, negative_slope=None, **kwargs):
+        if negative_slope is not None:
+            alpha = negative_slope
+        super().__init__(alpha=alpha, **kwargs)
+
+    @staticmethod
+    def _make(alpha):
+        return _activations.LeakyReLU(alpha=alpha)
+
+
+class ELU(_ActivationLayer):
+    """``ELU(alpha=1.0)``: z if z > 0 else alpha * (exp(z) - 1)."""
+    _params = ("alpha",)
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(alpha=alpha, **kwargs)
+
+    @staticmethod
+    def _make(alpha):
+        return _activations.ELU(alpha=alpha)
+
+
+class ReLU(_ActivationLayer):
+    """``ReLU()``: max(z, 0) (max_value, negative_slope and threshold at their
+    defaults only; LeakyReLU gives a slope)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
+            raise ValueError("ReLU(max_value=..., negative_slope=..., threshold=...): "
+                             "fastdense's ReLU layer is max(z, 0); use LeakyReLU(alpha) "
+                             "for a negative slope")
+        super().__init__(**kwargs)
+
+    @staticmethod
+    def _make():
+        return _activations.get("relu")
+
+
+class Softmax(_ActivationLayer):
+    """``Softmax(axis=-1)``: softmax over the features."""
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis not in (-1, 1):
+            raise ValueError("Softmax(axis=%r): fastdense normalises over the features "
+                             "(axis=-1)" % (axis,))
+        super().__init__(**kwargs)
+
+    @staticmethod
+    def _make():
+        return _activations.get("softmax")
