@@ -80,6 +80,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 import zlib
@@ -307,6 +308,9 @@ def _excepthook(etype, value, tb):
                130 if issubclass(etype, KeyboardInterrupt) else 1, printed=True)
 
 
+_ABORT_DRAIN_SECONDS = 0.25
+
+
 def _abort_job(reason, code, exc=None, printed=False):
     out = sys.stderr
     try:
@@ -317,6 +321,11 @@ def _abort_job(reason, code, exc=None, printed=False):
         if exc is not None and not printed:
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
         out.flush()
+        # The launcher forwards each rank's stderr through a pipe and stops
+        # reading it once MPI_Abort reaches it: without a moment for the pipe
+        # to drain, the message above was lost on a loaded machine (seen with
+        # MPICH's hydra).  The job is ending anyway.
+        time.sleep(_ABORT_DRAIN_SECONDS)
     finally:
         _W.MPI.COMM_WORLD.Abort(code)
 
