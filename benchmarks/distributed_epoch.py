@@ -40,7 +40,7 @@ def _overlapped_step(trainer_cls, MPI):
     out since the seed network has none)."""
     import numpy as np
 
-    def step(self, rows, start, stop, update=True):
+    def step(self, rows, start, stop, update=True, batch_row=0):
         ctx = self.ctx
         K, nt = ctx.K, ctx.nthreads
         m = stop - start
@@ -49,6 +49,7 @@ def _overlapped_step(trainer_cls, MPI):
         tb = (self.target[start:stop] if rows is None
               else np.take(self.target, rows, axis=0, out=tbuf, mode="clip"))
         ctx.step = self.optimizer.iterations
+        ctx.batch_row = batch_row
         inp = x_in
         for i, node in enumerate(self.nodes):
             kw = {"rows": r} if node.gathers else {}
