@@ -36,47 +36,35 @@ HERE = os.path.abspath(__file__)
 
 def _overlapped_step(trainer_cls, MPI):
     """Trainer.step with one Iallreduce per layer started during the backward pass
-    (an experiment: copied from the engine's step, penalties and sample weights left
-    out since the seed network has none)."""
-    import numpy as np
+    (an experiment).  It runs the engine's own step: each trainable layer's
+    backward is wrapped to start the reduction of its gradient segment as soon
+    as it returns, and the step's blocking gradient sum becomes a wait for
+    those requests."""
+    original_step = trainer_cls.step
 
     def step(self, rows, start, stop, update=True, batch_row=0):
-        ctx = self.ctx
-        K, nt = ctx.K, ctx.nthreads
-        m = stop - start
-        outs, grads, extra, probs, tbuf, wbuf, bbuf = self.ws.view(m)
-        x_in, r = self.source.batch(rows, start, stop, bbuf)
-        tb = (self.target[start:stop] if rows is None
-              else np.take(self.target, rows, axis=0, out=tbuf, mode="clip"))
-        ctx.step = self.optimizer.iterations
-        ctx.batch_row = batch_row
-        inp = x_in
-        for i, node in enumerate(self.nodes):
-            kw = {"rows": r} if node.gathers else {}
-            node.layer.forward(ctx, inp, outs[i], ws=extra[i], **kw, **self._fwd[i])
-            inp = outs[i]
-        last = len(self.nodes) - 1
-        from fastdense.engine.training import batch_sums
-        loss_sum = batch_sums(self.loss, self.metrics, self.plan.fused, K, nt, outs[last],
-                              tb, grad=grads[last], probs=probs,
-                              scale=1.0 / self.comm.global_batch(m))
+        if not update:
+            return original_step(self, rows, start, stop, update, batch_row=batch_row)
         segment = {id(l): self.segments[j][1] for j, l in enumerate(self.store.layers)}
-        requests = []
-        for i in range(last, -1, -1):
-            node = self.nodes[i]
-            layer_in = outs[i - 1] if i > 0 else x_in
-            dx = grads[i - 1] if node.need_dx else None
-            kw = {"rows": r} if node.gathers else {}
-            node.layer.backward(ctx, layer_in, outs[i], grads[i], dx, self.grads[i],
-                                ws=extra[i], **kw, **self._bwd[i])
-            if node.trainable:
-                seg = segment[id(node.layer)]
-                requests.append(self.comm.comm.Iallreduce(MPI.IN_PLACE, [seg, MPI.FLOAT],
+        requests, wrapped = [], []
+        for node in self.nodes:
+            if not node.trainable:
+                continue
+            layer, seg = node.layer, segment[id(node.layer)]
+
+            def backward(*args, _backward=layer.backward, _seg=seg, **kwargs):
+                _backward(*args, **kwargs)
+                requests.append(self.comm.comm.Iallreduce(MPI.IN_PLACE, [_seg, MPI.FLOAT],
                                                           op=MPI.SUM))
-        if update:
-            MPI.Request.Waitall(requests)
-            self.optimizer.apply_segments(self.segments, K, nt)
-        return loss_sum
+            layer.backward = backward
+            wrapped.append(layer)
+        self.comm.reduce_gradients = lambda flat: MPI.Request.Waitall(requests)
+        try:
+            return original_step(self, rows, start, stop, update, batch_row=batch_row)
+        finally:
+            del self.comm.reduce_gradients
+            for layer in wrapped:
+                del layer.backward
 
     return step
 
